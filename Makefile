@@ -1,0 +1,39 @@
+# milesahead: `make run` serves the site locally, `make test` runs every test.
+# Both build the virtualenv first, from pinned requirements, with the machine's python3.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8080
+
+.PHONY: run test lint format venv system-deps clean
+
+run: venv
+	$(PY) app.py migrate
+	$(PY) app.py seed-cards
+	$(PY) app.py serve --port $(PORT)
+
+test: venv system-deps lint
+	$(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# Debian packages the test lanes need (QEMU for the VM lane, Chromium for screenshots).
+system-deps:
+	sh scripts/system-deps.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build artifacts

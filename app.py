@@ -1,0 +1,526 @@
+"""milesahead: the web app (Bottle on waitress) and its command line.
+
+Sections, top to bottom: release and app factory, per-request database,
+page rendering, reader pages, feeds, JSON API, health and metrics, errors, CLI.
+Only `approved` articles ever reach a reader URL; every reader query goes
+through store.list_published / store.get_published_article.
+"""
+
+import argparse
+import datetime
+import getpass
+import json
+import os
+import sys
+import xml.etree.ElementTree as ET
+
+import bottle
+from bottle import request, response
+
+import config as configuration
+import metrics
+import store
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+VIEWS = os.path.join(HERE, "views")
+STATIC = os.path.join(HERE, "static")
+
+
+def release_id():
+    """Which release is running: the toolkit writes RELEASE into every release it builds."""
+    if os.environ.get("MILESAHEAD_RELEASE"):
+        return os.environ["MILESAHEAD_RELEASE"]
+    try:
+        with open(os.path.join(HERE, "RELEASE"), encoding="utf-8") as f:
+            return f.read().strip() or "dev"
+    except FileNotFoundError:
+        return "dev"
+
+
+def create_app(config):
+    """Build a fresh app for one config (tests build one per temp database)."""
+    app = bottle.Bottle()
+    app.config["milesahead.config"] = config
+    app.config["milesahead.release"] = release_id()
+    bottle.BaseRequest.MEMFILE_MAX = config["server"]["max_body_bytes"]
+
+    conn = store.connect(config["database"]["path"])
+    try:
+        store.migrate(conn)
+    finally:
+        conn.close()
+    metrics.set_build_info(app.config["milesahead.release"], store.SCHEMA_VERSION)
+
+    app.add_hook("after_request", close_db)
+    for path, callback in ROUTES:
+        app.route(path, "GET", callback)
+    for code in (400, 401, 403, 404, 405, 409, 413, 429, 500, 503):
+        app.error(code)(error_page)
+    app.wsgi = metrics.instrument(app.wsgi)
+
+    import admin  # the editorial desk adds its routes to the same app
+
+    admin.install(app)
+    return app
+
+
+def cfg():
+    return request.app.config["milesahead.config"]
+
+
+# --- Per-request database ----------------------------------------------------
+
+
+def db():
+    """One connection per request, opened on first use, closed by close_db."""
+    if "milesahead.db" not in request.environ:
+        request.environ["milesahead.db"] = store.connect(cfg()["database"]["path"])
+    return request.environ["milesahead.db"]
+
+
+def close_db():
+    conn = request.environ.pop("milesahead.db", None)
+    if conn is not None:
+        conn.close()
+
+
+# --- Rendering ---------------------------------------------------------------
+
+
+def render(name, title, description="", **values):
+    """Render a template with what every page's <head> needs (title, canonical, OG)."""
+    site = cfg()["site"]
+    values.setdefault("og_image", "")
+    values.setdefault("og_type", "website")
+    return bottle.template(
+        name,
+        template_lookup=[VIEWS],
+        site=site,
+        persona=site["persona_name"],
+        page_title=title,
+        description=description or site["description"],
+        canonical=absolute_url(request.path),
+        path=request.path,
+        format_date=format_date,
+        **values,
+    )
+
+
+def absolute_url(path):
+    return cfg()["site"]["base_url"].rstrip("/") + path
+
+
+def format_date(stamp):
+    """'2026-11-27T10:00:00+00:00' -> '27 Nov 2026'; blank stays blank."""
+    if not stamp:
+        return ""
+    try:
+        return datetime.datetime.fromisoformat(stamp).strftime("%-d %b %Y")
+    except ValueError:
+        return stamp
+
+
+# --- Reader pages ------------------------------------------------------------
+
+
+def home():
+    articles = store.list_published(db(), limit=30)
+    return render(
+        "home", cfg()["site"]["title"], articles=articles, heading="Latest", show_empty_help=True, card_count=None
+    )
+
+
+def deals():
+    articles = store.list_published(db(), type="deal")
+    description = "Current credit-card offers and elevated bonuses, checked by an editor."
+    return render("home", "Deals", description, articles=articles, heading="Deals", show_empty_help=False)
+
+
+def news():
+    articles = store.list_published(db(), exclude_type="deal")
+    description = "Points and miles news: program changes, new cards, roundups."
+    return render("home", "News", description, articles=articles, heading="News", show_empty_help=False)
+
+
+def article_page(slug):
+    article = store.get_published_article(db(), slug)
+    if article is None:
+        bottle.abort(404, "No published article at this address.")
+    return render_article(article)
+
+
+def render_article(article):
+    """The reader's article page; the desk's preview renders exactly this."""
+    return render(
+        "article",
+        article["title"],
+        article["tldr"],
+        article=article,
+        linked_cards=store.article_linked_cards(db(), article["id"]),
+        og_image=article["image_url"],
+        og_type="article",
+    )
+
+
+def cards_index():
+    return render(
+        "cards",
+        "Credit card reference",
+        f"{store.count_cards(db())} credit cards: fees, earning rates, transfer partners and {cfg()['site']['persona_name']}'s verdict.",
+        groups=store.cards_by_category(db()),
+    )
+
+
+def card_page(slug):
+    card = store.get_card(db(), slug)
+    if card is None:
+        bottle.abort(404, "No card at this address.")
+    return render(
+        "card",
+        card["name"],
+        card["verdict"],
+        card=card,
+        sections=store.SECTIONS,
+        changes=store.card_recent_changes(db(), card["id"]),
+    )
+
+
+def static_file(path):
+    return bottle.static_file(path, root=STATIC)
+
+
+# --- Feeds -------------------------------------------------------------------
+
+ATOM = "http://www.w3.org/2005/Atom"
+
+
+def atom_feed():
+    """Atom 1.0 (RFC 4287): feed id/title/updated/link, each entry id/title/updated/link."""
+    articles = store.list_published(db(), limit=50)
+    site = cfg()["site"]
+    ET.register_namespace("", ATOM)
+    feed = ET.Element(f"{{{ATOM}}}feed")
+    ET.SubElement(feed, f"{{{ATOM}}}title").text = site["title"]
+    ET.SubElement(feed, f"{{{ATOM}}}subtitle").text = site["description"]
+    ET.SubElement(feed, f"{{{ATOM}}}id").text = absolute_url("/")
+    ET.SubElement(feed, f"{{{ATOM}}}link", href=absolute_url("/feed.xml"), rel="self")
+    ET.SubElement(feed, f"{{{ATOM}}}link", href=absolute_url("/"), rel="alternate")
+    updated = articles[0]["published_at"] if articles else "2026-01-01T00:00:00+00:00"
+    ET.SubElement(feed, f"{{{ATOM}}}updated").text = updated
+    author = ET.SubElement(feed, f"{{{ATOM}}}author")
+    ET.SubElement(author, f"{{{ATOM}}}name").text = site["title"]
+    for article in articles:
+        url = absolute_url(f"/articles/{article['slug']}")
+        entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
+        ET.SubElement(entry, f"{{{ATOM}}}title").text = article["title"]
+        ET.SubElement(entry, f"{{{ATOM}}}id").text = url
+        ET.SubElement(entry, f"{{{ATOM}}}link", href=url, rel="alternate")
+        ET.SubElement(entry, f"{{{ATOM}}}updated").text = article["updated_at"]
+        ET.SubElement(entry, f"{{{ATOM}}}published").text = article["published_at"]
+        ET.SubElement(entry, f"{{{ATOM}}}summary").text = article["tldr"]
+        ET.SubElement(entry, f"{{{ATOM}}}category", term=article["type"])
+    response.content_type = "application/atom+xml; charset=utf-8"
+    return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+
+
+SITEMAP = "http://www.sitemaps.org/schemas/sitemap/0.9"
+
+
+def sitemap():
+    conn = db()
+    ET.register_namespace("", SITEMAP)
+    urlset = ET.Element(f"{{{SITEMAP}}}urlset")
+
+    def add(path, lastmod=None):
+        url = ET.SubElement(urlset, f"{{{SITEMAP}}}url")
+        ET.SubElement(url, f"{{{SITEMAP}}}loc").text = absolute_url(path)
+        if lastmod:
+            ET.SubElement(url, f"{{{SITEMAP}}}lastmod").text = lastmod[:10]
+
+    for path in ("/", "/deals", "/news", "/cards"):
+        add(path)
+    for card in store.list_cards(conn):
+        add(f"/cards/{card['slug']}", card["facts_checked"])
+    for article in store.list_published(conn, limit=5000):
+        add(f"/articles/{article['slug']}", article["updated_at"])
+    response.content_type = "application/xml; charset=utf-8"
+    return ET.tostring(urlset, encoding="utf-8", xml_declaration=True)
+
+
+def robots():
+    response.content_type = "text/plain; charset=utf-8"
+    return f"User-agent: *\nDisallow: /admin\nDisallow: /api/admin\n\nSitemap: {absolute_url('/sitemap.xml')}\n"
+
+
+# --- JSON API (read-only, published content only) ----------------------------
+
+PUBLIC_ARTICLE_FIELDS = [
+    "slug",
+    "type",
+    "title",
+    "tldr",
+    "key_details",
+    "body_html",
+    "links",
+    "sources",
+    "persona_take",
+    "image_url",
+    "image_alt",
+    "image_attribution",
+    "published_at",
+    "updated_at",
+]
+
+
+def public_article(article):
+    data = {k: article[k] for k in PUBLIC_ARTICLE_FIELDS}
+    data["url"] = absolute_url(f"/articles/{article['slug']}")
+    return data
+
+
+def public_card(card):
+    data = {k: card[k] for k in ("slug", "name", "issuer", "network", "category", "annual_fee_usd")}
+    data.update(
+        official_url=card["official_url"],
+        facts_checked=card["facts_checked"],
+        verdict=card["verdict"],
+        keywords=card["keywords"],
+        sections=card["sections"],
+        url=absolute_url(f"/cards/{card['slug']}"),
+    )
+    return data
+
+
+def json_response(data, status=200):
+    response.status = status
+    response.content_type = "application/json"
+    return json.dumps(data, ensure_ascii=False, indent=1)
+
+
+def api_articles():
+    try:
+        limit = min(max(int(request.query.get("limit", 50)), 1), 500)
+    except ValueError:
+        bottle.abort(400, "limit must be a whole number")
+    kind = request.query.get("type") or None
+    if kind and kind not in store.ARTICLE_TYPES:
+        bottle.abort(400, f"type must be one of {', '.join(store.ARTICLE_TYPES)}")
+    articles = store.list_published(db(), type=kind, limit=limit)
+    return json_response({"articles": [public_article(a) for a in articles]})
+
+
+def api_article(slug):
+    article = store.get_published_article(db(), slug)
+    if article is None:
+        bottle.abort(404, "No published article with that slug.")
+    return json_response(public_article(article))
+
+
+def api_cards():
+    return json_response({"cards": [public_card(c) for c in store.list_cards(db())]})
+
+
+def api_card(slug):
+    card = store.get_card(db(), slug)
+    if card is None:
+        bottle.abort(404, "No card with that slug.")
+    data = public_card(card)
+    data["recent_changes"] = store.card_recent_changes(db(), card["id"])
+    return json_response(data)
+
+
+# --- Health and metrics ------------------------------------------------------
+
+
+def healthz():
+    """The deploy gate: 200 only when the database answers at the expected schema."""
+    release = request.app.config["milesahead.release"]
+    try:
+        conn = db()
+        version = store.schema_version(conn)
+        cards = store.count_cards(conn)
+    except Exception as e:  # any failure here means "do not send traffic"
+        return json_response({"status": "error", "release": release, "reason": f"database unusable: {e}"}, 503)
+    if version != store.SCHEMA_VERSION:
+        reason = f"schema version {version}, this release expects {store.SCHEMA_VERSION}"
+        return json_response({"status": "error", "release": release, "reason": reason}, 503)
+    return json_response({"status": "ok", "release": release, "schema_version": version, "cards": cards})
+
+
+def metrics_page():
+    response.content_type = "text/plain; version=0.0.4; charset=utf-8"
+    return metrics.exposition()
+
+
+ROUTES = [
+    ("/", home),
+    ("/deals", deals),
+    ("/news", news),
+    ("/articles/<slug>", article_page),
+    ("/cards", cards_index),
+    ("/cards/<slug>", card_page),
+    ("/feed.xml", atom_feed),
+    ("/sitemap.xml", sitemap),
+    ("/robots.txt", robots),
+    ("/api/articles", api_articles),
+    ("/api/articles/<slug>", api_article),
+    ("/api/cards", api_cards),
+    ("/api/cards/<slug>", api_card),
+    ("/healthz", healthz),
+    ("/metrics", metrics_page),
+    ("/static/<path:path>", static_file),
+]
+
+
+# --- Errors ------------------------------------------------------------------
+
+ERROR_TITLES = {
+    400: "Bad request",
+    401: "Sign in needed",
+    403: "Forbidden",
+    404: "Page not found",
+    405: "Method not allowed",
+    409: "Not allowed right now",
+    413: "Request too large",
+    429: "Too many attempts",
+    500: "Something broke",
+    503: "Unavailable",
+}
+
+
+def error_page(error):
+    """Every error is a page (or JSON under /api), never a traceback."""
+    code = error.status_code
+    message = error.body if isinstance(error.body, str) and code != 500 else ""
+    if code == 500:
+        message = "The error has been logged. Please try again in a moment."
+    if request.path.startswith("/api/"):
+        response.content_type = "application/json"
+        return json.dumps({"error": ERROR_TITLES.get(code, "Error"), "message": message, "status": code})
+    try:
+        return render("error", ERROR_TITLES.get(code, "Error"), code=code, message=message)
+    except Exception:  # the error page must not itself fail (e.g. database gone)
+        return f"{code} {ERROR_TITLES.get(code, 'Error')}"
+
+
+# --- Command line ------------------------------------------------------------
+
+
+def serve(config, host=None, port=None):
+    import waitress
+
+    app = create_app(config)
+    host = host or config["server"]["host"]
+    port = port or config["server"]["port"]
+    print(f"milesahead {app.config['milesahead.release']} on http://{host}:{port}/", flush=True)
+    start_background_jobs(config)
+    waitress.serve(
+        app,
+        host=host,
+        port=port,
+        threads=config["server"]["threads"],
+        max_request_body_size=config["server"]["max_body_bytes"],
+        trusted_proxy="127.0.0.1" if config["server"]["trust_proxy_headers"] else None,
+        trusted_proxy_headers={"x-forwarded-proto", "x-forwarded-for"}
+        if config["server"]["trust_proxy_headers"]
+        else None,
+        ident="milesahead",
+    )
+
+
+def start_background_jobs(config):
+    """The pipeline's in-process schedule, when it is configured (off by default)."""
+    try:
+        import pipeline
+    except ImportError:
+        return
+    if hasattr(pipeline, "start_scheduler"):
+        pipeline.start_scheduler(config)
+
+
+def cmd_migrate(config):
+    conn = store.connect(config["database"]["path"])
+    try:
+        applied = store.migrate(conn)
+        version = store.schema_version(conn)
+    finally:
+        conn.close()
+    print(f"schema at version {version}" + (f"; applied: {', '.join(applied)}" if applied else "; nothing to do"))
+
+
+def cmd_seed_cards(config):
+    cards = store.load_seed_cards()
+    conn = store.connect(config["database"]["path"])
+    try:
+        store.migrate(conn)
+        counts = store.seed_cards(conn, cards)
+    finally:
+        conn.close()
+    print("cards: {inserted} inserted, {updated} updated, {unchanged} unchanged".format(**counts))
+
+
+def cmd_backup(config, dest):
+    conn = store.connect(config["database"]["path"])
+    try:
+        path = store.backup(conn, dest)
+    finally:
+        conn.close()
+    print(f"backup written to {path} (integrity ok)")
+
+
+def cmd_hash_password():
+    """Print a bcrypt hash for admin.password_hash; the password is never echoed."""
+    import bcrypt
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("Admin password: ")
+        if password != getpass.getpass("Again: "):
+            raise SystemExit("error: the two passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        raise SystemExit("error: empty password")
+    if len(password.encode()) > 72:
+        raise SystemExit("error: password is longer than 72 bytes, which bcrypt cannot use; choose a shorter one")
+    print(bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode())
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="app.py",
+        description="milesahead web app: serve the site and manage its database.",
+        epilog="Config: --config PATH, else $MILESAHEAD_CONFIG, else ./config.yaml, else built-in defaults.",
+    )
+    parser.add_argument("--config", metavar="PATH", help="YAML config file (see config.example.yaml)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = commands.add_parser("serve", help="migrate, then serve the site with waitress")
+    p.add_argument("--host", help="address to bind (default: server.host, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to bind (default: server.port, 8080)")
+    commands.add_parser("migrate", help="create or migrate the database schema")
+    commands.add_parser("seed-cards", help="upsert the 41 reference cards from seed-cards/cards.json")
+    p = commands.add_parser("backup", help="write a consistent online copy of the database")
+    p.add_argument("dest", help="file to write (replaced atomically)")
+    commands.add_parser("hash-password", help="read a password (no echo) and print its bcrypt hash")
+    args = parser.parse_args(argv)
+
+    if args.command == "hash-password":
+        return cmd_hash_password()
+    try:
+        config = configuration.load_config(args.config)
+    except configuration.ConfigError as e:
+        raise SystemExit(f"config error: {e}") from None
+    try:
+        if args.command == "serve":
+            serve(config, args.host, args.port)
+        elif args.command == "migrate":
+            cmd_migrate(config)
+        elif args.command == "seed-cards":
+            cmd_seed_cards(config)
+        elif args.command == "backup":
+            cmd_backup(config, args.dest)
+    except store.CardError as e:
+        raise SystemExit(f"seed error: {e}") from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,578 @@
+"""SQLite storage shared by the web app, the pipeline and the toolkit's backups.
+
+Sections, in order: connection settings, migrations, cards (seed and read),
+articles (write and read), backup. Every write runs in a short BEGIN IMMEDIATE
+transaction so the web process and the pipeline never deadlock on upgrade.
+"""
+
+import contextlib
+import datetime
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import unicodedata
+
+import jsonschema
+import nh3
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CARDS_FILE = os.path.join(HERE, "seed-cards", "cards.json")
+CARDS_SCHEMA_FILE = os.path.join(HERE, "seed-cards", "cards.schema.json")
+
+CATEGORIES = ["Travel", "Cash-back", "Airline", "Business", "Hotel", "Rewards"]
+SECTIONS = [
+    ("welcome_bonus", "Welcome Bonus"),
+    ("earning_rates", "Earning Rates"),
+    ("annual_fee", "Annual Fee"),
+    ("key_benefits", "Key Benefits"),
+    ("transfer_partners", "Transfer Partners"),
+    ("redemption_options", "Redemption Options"),
+    ("drawbacks", "Drawbacks"),
+    ("best_for", "Best For"),
+]
+ARTICLE_STATUSES = ["draft", "pending", "revision_requested", "approved", "rejected", "unpublished"]
+ARTICLE_TYPES = ["deal", "summary", "roundup"]
+
+
+def now():
+    """UTC timestamp as ISO 8601 text: sortable, readable in the sqlite3 shell."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+
+
+# --- Connections -------------------------------------------------------------
+
+
+def connect(path):
+    """Open the database with the settings every caller needs.
+
+    isolation_level=None leaves transactions to `transaction()`, so nothing is
+    held open between statements by the sqlite3 module's implicit BEGIN.
+    """
+    if path != ":memory:":
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+@contextlib.contextmanager
+def transaction(conn):
+    """A short write transaction that takes the write lock up front."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+# --- Migrations --------------------------------------------------------------
+# Ordered and append-only: never edit a migration that has shipped; add one.
+
+MIGRATIONS = [
+    (
+        "cards",
+        """
+        CREATE TABLE cards (
+            id INTEGER PRIMARY KEY,
+            slug TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            issuer TEXT NOT NULL,
+            network TEXT NOT NULL,
+            category TEXT NOT NULL,
+            annual_fee_usd INTEGER NOT NULL,
+            official_url TEXT NOT NULL,
+            facts_checked TEXT NOT NULL,
+            verdict TEXT NOT NULL,
+            keywords TEXT NOT NULL,      -- JSON list of names/aliases for auto-linking
+            sections TEXT NOT NULL,      -- JSON object: section key -> list of bullets
+            content_hash TEXT NOT NULL,  -- lets seeding tell "unchanged" from "updated"
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        """,
+    ),
+    (
+        "articles and editorial workflow",
+        """
+        CREATE TABLE articles (
+            id INTEGER PRIMARY KEY,
+            slug TEXT NOT NULL UNIQUE,
+            status TEXT NOT NULL DEFAULT 'draft' CHECK (status IN
+                ('draft','pending','revision_requested','approved','rejected','unpublished')),
+            type TEXT NOT NULL DEFAULT 'summary' CHECK (type IN ('deal','summary','roundup')),
+            title TEXT NOT NULL,
+            tldr TEXT NOT NULL DEFAULT '',
+            key_details TEXT NOT NULL DEFAULT '[]',   -- JSON [[label, value], ...]
+            body_html TEXT NOT NULL DEFAULT '',       -- sanitised on write
+            links TEXT NOT NULL DEFAULT '[]',         -- JSON [{"title", "url"}]
+            sources TEXT NOT NULL DEFAULT '[]',       -- JSON [{"title", "url", "site"}]
+            persona_take TEXT NOT NULL DEFAULT '',
+            critic_score REAL,
+            critic_issues TEXT NOT NULL DEFAULT '[]', -- JSON list of strings
+            image_url TEXT NOT NULL DEFAULT '',
+            image_thumb_url TEXT NOT NULL DEFAULT '',
+            image_alt TEXT NOT NULL DEFAULT '',
+            image_attribution TEXT NOT NULL DEFAULT '{}',  -- JSON {author, source, license, link}
+            image_candidates TEXT NOT NULL DEFAULT '[]',   -- JSON, what the pipeline weighed
+            feedback TEXT NOT NULL DEFAULT '',        -- the editor's latest revision request
+            cluster_id INTEGER,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            published_at TEXT
+        );
+        CREATE INDEX articles_status_published ON articles (status, published_at);
+
+        CREATE TABLE article_revisions (
+            id INTEGER PRIMARY KEY,
+            article_id INTEGER NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+            number INTEGER NOT NULL,
+            author TEXT NOT NULL,        -- 'pipeline' or the editor
+            note TEXT NOT NULL DEFAULT '',
+            type TEXT NOT NULL,
+            title TEXT NOT NULL,
+            tldr TEXT NOT NULL,
+            body_html TEXT NOT NULL,
+            key_details TEXT NOT NULL,
+            persona_take TEXT NOT NULL,
+            critic_score REAL,
+            critic_issues TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (article_id, number)
+        );
+
+        CREATE TABLE article_events (
+            id INTEGER PRIMARY KEY,
+            article_id INTEGER NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            from_status TEXT,
+            to_status TEXT,
+            feedback TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        );
+
+        CREATE TABLE article_cards (
+            article_id INTEGER NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+            card_id INTEGER NOT NULL REFERENCES cards (id) ON DELETE CASCADE,
+            PRIMARY KEY (article_id, card_id)
+        );
+
+        CREATE TABLE card_changes (
+            id INTEGER PRIMARY KEY,
+            card_id INTEGER NOT NULL REFERENCES cards (id) ON DELETE CASCADE,
+            article_id INTEGER NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            UNIQUE (card_id, article_id)
+        );
+        """,
+    ),
+    (
+        "pipeline sources, items, clusters and runs",
+        """
+        CREATE TABLE feed_sources (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            url TEXT NOT NULL UNIQUE,
+            site TEXT NOT NULL DEFAULT '',
+            etag TEXT NOT NULL DEFAULT '',
+            last_modified TEXT NOT NULL DEFAULT '',
+            last_fetched_at TEXT,
+            last_error TEXT NOT NULL DEFAULT ''
+        );
+
+        CREATE TABLE clusters (
+            id INTEGER PRIMARY KEY,
+            fingerprint TEXT NOT NULL UNIQUE,   -- hash of member item hashes
+            title TEXT NOT NULL,
+            type TEXT NOT NULL DEFAULT 'summary',
+            site_count INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'new', -- new, generated, failed, skipped
+            error TEXT NOT NULL DEFAULT '',
+            article_id INTEGER REFERENCES articles (id) ON DELETE SET NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+
+        CREATE TABLE raw_items (
+            id INTEGER PRIMARY KEY,
+            source_id INTEGER REFERENCES feed_sources (id) ON DELETE SET NULL,
+            site TEXT NOT NULL DEFAULT '',
+            url TEXT NOT NULL DEFAULT '',
+            title TEXT NOT NULL DEFAULT '',
+            summary TEXT NOT NULL DEFAULT '',
+            published_at TEXT,
+            content_hash TEXT NOT NULL UNIQUE,  -- SHA-256 of normalised title+summary
+            cluster_id INTEGER REFERENCES clusters (id) ON DELETE SET NULL,
+            fetched_at TEXT NOT NULL
+        );
+        CREATE INDEX raw_items_fetched ON raw_items (fetched_at);
+
+        CREATE TABLE pipeline_runs (
+            id INTEGER PRIMARY KEY,
+            trigger TEXT NOT NULL,              -- schedule, admin, cli
+            status TEXT NOT NULL DEFAULT 'running', -- running, ok, partial, failed, interrupted
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            stages TEXT NOT NULL DEFAULT '{}',  -- JSON stage -> seconds
+            counts TEXT NOT NULL DEFAULT '{}',  -- JSON name -> number
+            errors TEXT NOT NULL DEFAULT '[]'   -- JSON list of strings
+        );
+        """,
+    ),
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(conn):
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_migrations'").fetchone()
+    if not exists:
+        return 0
+    return conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
+
+
+def migrate(conn, target=SCHEMA_VERSION):
+    """Apply pending migrations in order, each in its own transaction. Returns names applied."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+        " applied_at TEXT NOT NULL)"
+    )
+    applied = []
+    current = schema_version(conn)
+    if current > SCHEMA_VERSION:
+        raise RuntimeError(f"database schema version {current} is newer than this code ({SCHEMA_VERSION})")
+    for version, (name, sql) in enumerate(MIGRATIONS[:target], start=1):
+        if version <= current:
+            continue
+        with transaction(conn):
+            for statement in _statements(sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)", (version, name, now())
+            )
+        applied.append(name)
+    return applied
+
+
+def _statements(sql):
+    """Split a migration into statements (executescript would COMMIT our transaction)."""
+    return [s.strip() for s in sql.split(";") if s.strip() and not s.strip().startswith("--")]
+
+
+# --- Cards -------------------------------------------------------------------
+
+
+class CardError(ValueError):
+    """A card in the seed file is malformed; the message names the card and the field."""
+
+
+def load_seed_cards(path=CARDS_FILE, schema_path=CARDS_SCHEMA_FILE):
+    """Read and validate the seed file, naming the card and field of the first problem."""
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    with open(schema_path, encoding="utf-8") as f:
+        schema = json.load(f)
+    validator = jsonschema.Draft202012Validator(schema)
+    error = next(iter(sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))), None)
+    if error is not None:
+        where = list(error.absolute_path)
+        card = "?"
+        if len(where) >= 2 and where[0] == "cards" and isinstance(where[1], int):
+            entry = data["cards"][where[1]]
+            card = entry.get("name") or entry.get("slug") or f"#{where[1] + 1}"
+            where = where[2:]
+        field = ".".join(str(p) for p in where) or "(card)"
+        raise CardError(f"{path}: card '{card}', field '{field}': {error.message}")
+    return data["cards"]
+
+
+def seed_cards(conn, cards):
+    """Upsert cards by slug. Returns counts; touches no card whose content is unchanged.
+
+    Recent Changes live in card_changes, keyed by card id, which an upsert keeps,
+    so re-seeding never erases them.
+    """
+    counts = {"inserted": 0, "updated": 0, "unchanged": 0}
+    stamp = now()
+    with transaction(conn):
+        for card in cards:
+            keywords = json.dumps(card["keywords"], ensure_ascii=False)
+            sections = json.dumps(card["sections"], ensure_ascii=False, sort_keys=True)
+            digest = hashlib.sha256(json.dumps(card, sort_keys=True).encode()).hexdigest()
+            row = conn.execute("SELECT content_hash FROM cards WHERE slug = ?", (card["slug"],)).fetchone()
+            if row and row["content_hash"] == digest:
+                counts["unchanged"] += 1
+                continue
+            values = (
+                card["name"],
+                card["issuer"],
+                card["network"],
+                card["category"],
+                card["annual_fee_usd"],
+                card["official_url"],
+                card["facts_checked"],
+                card["verdict"],
+                keywords,
+                sections,
+                digest,
+                stamp,
+            )
+            if row:
+                conn.execute(
+                    "UPDATE cards SET name=?, issuer=?, network=?, category=?, annual_fee_usd=?, official_url=?,"
+                    " facts_checked=?, verdict=?, keywords=?, sections=?, content_hash=?, updated_at=?"
+                    " WHERE slug=?",
+                    (*values, card["slug"]),
+                )
+                counts["updated"] += 1
+            else:
+                conn.execute(
+                    "INSERT INTO cards (name, issuer, network, category, annual_fee_usd, official_url,"
+                    " facts_checked, verdict, keywords, sections, content_hash, updated_at, slug, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*values, card["slug"], stamp),
+                )
+                counts["inserted"] += 1
+    return counts
+
+
+def _card(row):
+    if row is None:
+        return None
+    card = dict(row)
+    card["keywords"] = json.loads(card["keywords"])
+    card["sections"] = json.loads(card["sections"])
+    return card
+
+
+def list_cards(conn):
+    rows = conn.execute("SELECT * FROM cards ORDER BY name").fetchall()
+    return [_card(r) for r in rows]
+
+
+def cards_by_category(conn):
+    """[(category, [cards])] in the fixed category order readers see."""
+    cards = list_cards(conn)
+    return [(c, [card for card in cards if card["category"] == c]) for c in CATEGORIES]
+
+
+def get_card(conn, slug):
+    return _card(conn.execute("SELECT * FROM cards WHERE slug = ?", (slug,)).fetchone())
+
+
+def count_cards(conn):
+    return conn.execute("SELECT COUNT(*) FROM cards").fetchone()[0]
+
+
+def card_recent_changes(conn, card_id):
+    """Published articles that mention the card, newest first."""
+    rows = conn.execute(
+        "SELECT a.slug, a.title, a.type, a.tldr, a.published_at, cc.created_at AS linked_at"
+        " FROM card_changes cc JOIN articles a ON a.id = cc.article_id"
+        " WHERE cc.card_id = ? AND a.status = 'approved' ORDER BY a.published_at DESC, a.id DESC",
+        (card_id,),
+    ).fetchall()
+    return [dict(r) for r in rows]
+
+
+# --- Articles ----------------------------------------------------------------
+
+ALLOWED_TAGS = {
+    "p",
+    "br",
+    "h2",
+    "h3",
+    "h4",
+    "ul",
+    "ol",
+    "li",
+    "strong",
+    "em",
+    "b",
+    "i",
+    "a",
+    "blockquote",
+    "code",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+}
+JSON_FIELDS = ["key_details", "links", "sources", "critic_issues", "image_attribution", "image_candidates"]
+
+
+def sanitize_html(html):
+    """Article HTML comes from a model and from editors: keep structure, drop everything active."""
+    return nh3.clean(
+        html or "",
+        tags=ALLOWED_TAGS,
+        attributes={"a": {"href", "title"}},
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener nofollow",
+    )
+
+
+def slugify(text, max_length=80):
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:max_length].rstrip("-") or "article"
+
+
+def _unique_slug(conn, title):
+    base = slugify(title)
+    slug, n = base, 2
+    while conn.execute("SELECT 1 FROM articles WHERE slug = ?", (slug,)).fetchone():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def _article(row):
+    if row is None:
+        return None
+    article = dict(row)
+    for field in JSON_FIELDS:
+        article[field] = json.loads(article[field])
+    return article
+
+
+def _article_values(fields):
+    """Column values for an insert/update: JSON encoded, body sanitised."""
+    values = {}
+    for key, value in fields.items():
+        if key in JSON_FIELDS:
+            value = json.dumps(value, ensure_ascii=False)
+        elif key == "body_html":
+            value = sanitize_html(value)
+        values[key] = value
+    return values
+
+
+ARTICLE_COLUMNS = {
+    "type",
+    "title",
+    "tldr",
+    "key_details",
+    "body_html",
+    "links",
+    "sources",
+    "persona_take",
+    "critic_score",
+    "critic_issues",
+    "image_url",
+    "image_thumb_url",
+    "image_alt",
+    "image_attribution",
+    "image_candidates",
+    "cluster_id",
+    "feedback",
+}
+
+
+def insert_article(conn, author="pipeline", note="", status="draft", **fields):
+    """Store a new article and its first revision in one transaction. Returns its id."""
+    unknown = set(fields) - ARTICLE_COLUMNS
+    if unknown:
+        raise ValueError(f"unknown article fields: {sorted(unknown)}")
+    if status not in ARTICLE_STATUSES:
+        raise ValueError(f"unknown status {status!r}")
+    values = _article_values(fields)
+    stamp = now()
+    with transaction(conn):
+        values.update(
+            slug=_unique_slug(conn, fields["title"]),
+            status=status,
+            created_at=stamp,
+            updated_at=stamp,
+            published_at=stamp if status == "approved" else None,
+        )
+        columns = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        article_id = conn.execute(f"INSERT INTO articles ({columns}) VALUES ({marks})", list(values.values())).lastrowid
+        add_revision(conn, article_id, author, note)
+    return article_id
+
+
+def add_revision(conn, article_id, author, note=""):
+    """Snapshot the article's current text as the next revision (caller holds the transaction)."""
+    number = conn.execute(
+        "SELECT COALESCE(MAX(number), 0) + 1 FROM article_revisions WHERE article_id = ?", (article_id,)
+    ).fetchone()[0]
+    conn.execute(
+        "INSERT INTO article_revisions (article_id, number, author, note, type, title, tldr, body_html,"
+        " key_details, persona_take, critic_score, critic_issues, created_at)"
+        " SELECT id, ?, ?, ?, type, title, tldr, body_html, key_details, persona_take, critic_score,"
+        " critic_issues, ? FROM articles WHERE id = ?",
+        (number, author, note, now(), article_id),
+    )
+    return number
+
+
+def get_article(conn, article_id):
+    """Any article, whatever its status: for the desk and the pipeline, never for readers."""
+    return _article(conn.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone())
+
+
+def get_published_article(conn, slug):
+    row = conn.execute("SELECT * FROM articles WHERE slug = ? AND status = 'approved'", (slug,)).fetchone()
+    return _article(row)
+
+
+def list_published(conn, type=None, exclude_type=None, limit=50):
+    """Approved articles only: the one query every reader-facing list goes through."""
+    sql = "SELECT * FROM articles WHERE status = 'approved'"
+    params = []
+    if type:
+        sql += " AND type = ?"
+        params.append(type)
+    if exclude_type:
+        sql += " AND type != ?"
+        params.append(exclude_type)
+    sql += " ORDER BY published_at DESC, id DESC LIMIT ?"
+    params.append(limit)
+    return [_article(r) for r in conn.execute(sql, params).fetchall()]
+
+
+def article_linked_cards(conn, article_id):
+    rows = conn.execute(
+        "SELECT c.slug, c.name FROM article_cards ac JOIN cards c ON c.id = ac.card_id"
+        " WHERE ac.article_id = ? ORDER BY c.name",
+        (article_id,),
+    ).fetchall()
+    return [dict(r) for r in rows]
+
+
+# --- Backup ------------------------------------------------------------------
+
+
+def backup(conn, dest):
+    """A consistent online copy: backup API to a temp name, integrity check, rename.
+
+    Safe while other connections write (WAL); a crash leaves only the temp file.
+    """
+    dest = os.path.abspath(dest)
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    tmp = dest + ".tmp"
+    if os.path.exists(tmp):
+        os.remove(tmp)
+    target = sqlite3.connect(tmp)
+    try:
+        conn.backup(target)
+        result = target.execute("PRAGMA integrity_check").fetchone()[0]
+        target.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        target.close()
+    if result != "ok":
+        os.remove(tmp)
+        raise RuntimeError(f"backup failed integrity_check: {result}")
+    os.replace(tmp, dest)
+    return dest

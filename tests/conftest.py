@@ -1,0 +1,105 @@
+"""Shared fixtures: a config on a temp SQLite file, the app, WebTest, a live waitress."""
+
+import os
+import socket
+import sys
+import threading
+import time
+
+import pytest
+import requests
+import webtest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import app as milesahead  # noqa: E402
+import config as configuration  # noqa: E402
+import store  # noqa: E402
+
+
+@pytest.fixture
+def config(tmp_path):
+    """Defaults, pointed at a fresh database file in a temp dir."""
+    cfg = configuration.load_config(str(write_config(tmp_path, "")))
+    cfg["database"]["path"] = str(tmp_path / "milesahead.db")
+    cfg["llm"]["cache_dir"] = str(tmp_path / "llm-cache")
+    cfg["site"]["base_url"] = "http://testserver"
+    return cfg
+
+
+def write_config(tmp_path, text, name="config.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def app(config):
+    return milesahead.create_app(config)
+
+
+@pytest.fixture
+def conn(app, config):
+    connection = store.connect(config["database"]["path"])
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def seeded(conn):
+    store.seed_cards(conn, store.load_seed_cards())
+    return conn
+
+
+@pytest.fixture
+def client(app):
+    return webtest.TestApp(app)
+
+
+def publish(conn, title="Chase Sapphire Reserve bonus climbs", type="deal", **fields):
+    """An approved article, written through the store like the desk would."""
+    values = dict(
+        type=type,
+        tldr="A short summary.",
+        body_html="<p>Body text.</p>",
+        key_details=[["Bonus", "100,000 points"]],
+        links=[{"title": "Issuer page", "url": "https://example.com/offer"}],
+        sources=[{"title": "Source story", "url": "https://example.com/story", "site": "example.com"}],
+        persona_take="Worth it if you travel.",
+    )
+    values.update(fields)
+    article_id = store.insert_article(conn, title=title, status="approved", **values)
+    return store.get_article(conn, article_id)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(url, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return requests.get(url, timeout=1)
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer within {timeout}s")
+
+
+@pytest.fixture
+def live_server(app):
+    """The real app on a real waitress, on a free loopback port, for one test."""
+    import waitress.server
+
+    port = free_port()
+    server = waitress.server.create_server(app, host="127.0.0.1", port=port, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    wait_until_up(base + "/healthz")
+    yield base
+    server.close()
+    thread.join(timeout=5)
