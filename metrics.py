@@ -14,7 +14,10 @@ BUILD_INFO = Gauge(
     "milesahead_build_info", "The running release; always 1.", ["release", "schema_version"], registry=REGISTRY
 )
 HTTP_REQUESTS = Counter(
-    "milesahead_http_requests_total", "HTTP requests by route pattern and status.", ["route", "status"], registry=REGISTRY
+    "milesahead_http_requests_total",
+    "HTTP requests by route pattern and status.",
+    ["route", "status"],
+    registry=REGISTRY,
 )
 HTTP_DURATION = Histogram(
     "milesahead_http_request_duration_seconds", "Time to produce a response.", ["route"], registry=REGISTRY

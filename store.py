@@ -38,7 +38,7 @@ ARTICLE_TYPES = ["deal", "summary", "roundup"]
 
 def now():
     """UTC timestamp as ISO 8601 text: sortable, readable in the sqlite3 shell."""
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat()
 
 
 # --- Connections -------------------------------------------------------------
@@ -497,7 +497,9 @@ def insert_article(conn, author="pipeline", note="", status="draft", **fields):
         )
         columns = ", ".join(values)
         marks = ", ".join("?" for _ in values)
-        article_id = conn.execute(f"INSERT INTO articles ({columns}) VALUES ({marks})", list(values.values())).lastrowid
+        # columns come from ARTICLE_COLUMNS (checked above), never from input
+        sql = f"INSERT INTO articles ({columns}) VALUES ({marks})"  # noqa: S608
+        article_id = conn.execute(sql, list(values.values())).lastrowid
         add_revision(conn, article_id, author, note)
     return article_id
 

@@ -1,9 +1,9 @@
 """Config: every key optional, ${VAR} interpolation, errors that name the file and key."""
 
 import pytest
+from conftest import write_config
 
 import config as configuration
-from conftest import write_config
 
 
 def test_no_config_at_all_runs_on_defaults(tmp_path, monkeypatch):
