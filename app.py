@@ -51,6 +51,7 @@ def create_app(config):
         conn.close()
     metrics.set_build_info(app.config["milesahead.release"], store.SCHEMA_VERSION)
 
+    app.add_hook("before_request", limit_body_size)
     app.add_hook("after_request", close_db)
     for path, callback in ROUTES:
         app.route(path, "GET", callback)
@@ -76,6 +77,13 @@ def db():
     if "milesahead.db" not in request.environ:
         request.environ["milesahead.db"] = store.connect(cfg()["database"]["path"])
     return request.environ["milesahead.db"]
+
+
+def limit_body_size():
+    """Refuse oversized bodies before anything reads them (waitress caps them too)."""
+    limit = cfg()["server"]["max_body_bytes"]
+    if request.content_length > limit:
+        bottle.abort(413, f"Requests are limited to {limit:,} bytes.")
 
 
 def close_db():
@@ -414,18 +422,17 @@ def serve(config, host=None, port=None):
     port = port or config["server"]["port"]
     print(f"milesahead {app.config['milesahead.release']} on http://{host}:{port}/", flush=True)
     start_background_jobs(config)
-    waitress.serve(
-        app,
+    options = dict(
         host=host,
         port=port,
         threads=config["server"]["threads"],
         max_request_body_size=config["server"]["max_body_bytes"],
-        trusted_proxy="127.0.0.1" if config["server"]["trust_proxy_headers"] else None,
-        trusted_proxy_headers={"x-forwarded-proto", "x-forwarded-for"}
-        if config["server"]["trust_proxy_headers"]
-        else None,
         ident="milesahead",
     )
+    if config["server"]["trust_proxy_headers"]:
+        # Caddy on the same host sets these; without a proxy they would be forgeable.
+        options.update(trusted_proxy="127.0.0.1", trusted_proxy_headers={"x-forwarded-proto", "x-forwarded-for"})
+    waitress.serve(app, **options)
 
 
 def start_background_jobs(config):

@@ -1,0 +1,83 @@
+"""Seeding the reference cards: validated, idempotent, never erases Recent Changes."""
+
+import json
+import pathlib
+
+import pytest
+from conftest import publish
+
+import app as milesahead
+import store
+
+
+def test_seed_loads_all_41_cards(conn):
+    counts = store.seed_cards(conn, store.load_seed_cards())
+    assert counts == {"inserted": 41, "updated": 0, "unchanged": 0}
+    assert store.count_cards(conn) == 41
+    groups = dict(store.cards_by_category(conn))
+    assert {c: len(cards) for c, cards in groups.items()} == {
+        "Travel": 10,
+        "Cash-back": 9,
+        "Airline": 6,
+        "Business": 5,
+        "Hotel": 5,
+        "Rewards": 6,
+    }
+
+
+def test_seeding_twice_changes_nothing(conn):
+    cards = store.load_seed_cards()
+    store.seed_cards(conn, cards)
+    before = [dict(r) for r in conn.execute("SELECT * FROM cards ORDER BY id")]
+    assert store.seed_cards(conn, cards) == {"inserted": 0, "updated": 0, "unchanged": 41}
+    assert [dict(r) for r in conn.execute("SELECT * FROM cards ORDER BY id")] == before
+
+
+def test_a_changed_card_is_updated_and_keeps_its_recent_changes(seeded):
+    card = store.get_card(seeded, "chase-sapphire-reserve")
+    article = publish(seeded, "Sapphire Reserve news")
+    seeded.execute(
+        "INSERT INTO card_changes (card_id, article_id, created_at) VALUES (?, ?, ?)",
+        (card["id"], article["id"], store.now()),
+    )
+    cards = store.load_seed_cards()
+    for c in cards:
+        if c["slug"] == "chase-sapphire-reserve":
+            c["verdict"] = "A changed verdict."
+    assert store.seed_cards(seeded, cards) == {"inserted": 0, "updated": 1, "unchanged": 40}
+    updated = store.get_card(seeded, "chase-sapphire-reserve")
+    assert updated["verdict"] == "A changed verdict."
+    assert updated["id"] == card["id"]
+    assert [c["slug"] for c in store.card_recent_changes(seeded, card["id"])] == [article["slug"]]
+
+
+def test_malformed_card_is_rejected_naming_card_and_field(tmp_path):
+    data = json.loads(pathlib.Path(store.CARDS_FILE).read_text())
+    data["cards"][3]["annual_fee_usd"] = "free"
+    name = data["cards"][3]["name"]
+    bad = tmp_path / "cards.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(store.CardError) as e:
+        store.load_seed_cards(str(bad))
+    assert name in str(e.value)
+    assert "annual_fee_usd" in str(e.value)
+
+
+def test_missing_section_is_rejected_naming_the_field(tmp_path):
+    data = json.loads(pathlib.Path(store.CARDS_FILE).read_text())
+    del data["cards"][0]["sections"]["drawbacks"]
+    bad = tmp_path / "cards.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(store.CardError) as e:
+        store.load_seed_cards(str(bad))
+    assert data["cards"][0]["name"] in str(e.value)
+    assert "drawbacks" in str(e.value)
+
+
+def test_cli_seed_cards_is_idempotent(config, tmp_path, capsys):
+    config_file = tmp_path / "cli.yaml"
+    config_file.write_text(f"database:\n  path: {config['database']['path']}\n")
+    milesahead.main(["--config", str(config_file), "seed-cards"])
+    assert "41 inserted" in capsys.readouterr().out
+    milesahead.main(["--config", str(config_file), "seed-cards"])
+    assert "0 inserted, 0 updated, 41 unchanged" in capsys.readouterr().out

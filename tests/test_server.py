@@ -1,0 +1,59 @@
+"""The real thing: waitress on a free loopback port, in-process and as `app.py serve`."""
+
+import os
+import subprocess
+import sys
+
+import requests
+from conftest import ROOT, free_port, wait_until_up
+
+import store
+
+
+def test_pages_over_http_on_waitress(live_server, seeded):
+    for path in ["/", "/cards", "/cards/chase-sapphire-reserve", "/feed.xml", "/api/cards"]:
+        reply = requests.get(live_server + path, timeout=5)
+        assert reply.status_code == 200, path
+    assert requests.get(live_server + "/cards/nope", timeout=5).status_code == 404
+
+
+def test_oversized_request_body_is_refused(live_server):
+    reply = requests.post(live_server + "/admin/login", data=b"x" * 2_000_000, timeout=10)
+    assert reply.status_code == 413
+
+
+def test_app_py_serve_migrates_and_answers_health(tmp_path):
+    """What `make run` does, on a fresh directory: migrate, seed, serve."""
+    port = free_port()
+    env = dict(os.environ, MILESAHEAD_RELEASE="smoke-1")
+    env.pop("MILESAHEAD_CONFIG", None)
+    app_py = os.path.join(ROOT, "app.py")
+    subprocess.run([sys.executable, app_py, "seed-cards"], cwd=tmp_path, env=env, check=True, capture_output=True)
+    command = [sys.executable, app_py, "serve", "--port", str(port)]
+    with subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as server:
+        try:
+            reply = wait_until_up(f"http://127.0.0.1:{port}/healthz")
+            assert reply.json() == {
+                "status": "ok",
+                "release": "smoke-1",
+                "schema_version": store.SCHEMA_VERSION,
+                "cards": 41,
+            }
+            assert (tmp_path / "data" / "milesahead.db").exists()
+        finally:
+            server.terminate()
+            output = server.communicate(timeout=10)[0].decode()
+    assert f"on http://127.0.0.1:{port}/" in output
+
+
+def test_bad_config_is_a_clear_error_not_a_traceback(tmp_path):
+    bad = tmp_path / "config.yaml"
+    bad.write_text("server:\n  port: eighty\n")
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "app.py"), "--config", str(bad), "migrate"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "server.port" in result.stderr and str(bad) in result.stderr
+    assert "Traceback" not in result.stderr
