@@ -1,7 +1,7 @@
 % rebase('base')
 <article class="card-page">
   <header class="article-header">
-    <p class="meta"><a href="/cards#{{card['category'].lower()}}">{{card['category']}}</a> · {{card['issuer']}} · {{card['network']}}</p>
+    <p class="meta"><a href="/cards#{{card['category'].lower()}}">{{card['category']}}</a> · {{card['issuer']}}{{'' if card['network'] == card['issuer'] else ' · ' + card['network']}}</p>
     <h1>{{card['name']}}</h1>
     <p class="fee-line">{{'No annual fee' if card['annual_fee_usd'] == 0 else '$' + str(card['annual_fee_usd']) + ' annual fee'}} · Facts checked <time datetime="{{card['facts_checked']}}">{{format_date(card['facts_checked'])}}</time></p>
   </header>
