@@ -43,6 +43,8 @@ DEFAULTS = {
         "api_key": "",
         "timeout_seconds": 60,
         "max_retries": 3,
+        "backoff_seconds": 2.0,
+        "max_wait_seconds": 60.0,
         "cache_dir": "data/llm-cache",
         "models": {
             "generator": "nvidia/llama-3.3-nemotron-super-49b-v1.5",
@@ -69,6 +71,7 @@ DEFAULTS = {
         "window_hours": 72,
         "cluster_threshold": 0.3,
         "min_sites": 2,
+        "max_stories_per_run": 5,
         "fetch_timeout_seconds": 20,
         "deal_keywords": [
             "bonus",
