@@ -1,0 +1,12 @@
+<div class="admin-trigger">
+  % configured, reason = pipeline
+  % if configured:
+  <form method="post" action="/admin/runs" class="inline">
+    <input type="hidden" name="csrf_token" value="{{csrf_token}}">
+    <button type="submit" class="button">Run the pipeline now</button>
+  </form>
+  % else:
+  <button type="button" class="button" disabled>Run the pipeline now</button>
+  <p class="meta">Pipeline not configured: {{reason}}</p>
+  % end
+</div>

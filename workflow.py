@@ -1,0 +1,361 @@
+"""The editorial workflow: the article state machine, revisions, events, card links.
+
+Used by the desk (admin.py) and by the pipeline. Every status change goes
+through `transition`, every edit through `revise`; both record who did what in
+article_events, and both run in one transaction (their own, or the caller's
+when one is already open on the connection).
+
+    draft, pending      -> approved | rejected | revision_requested
+    revision_requested  -> pending        (the pipeline revised it, or the editor did)
+    approved            -> unpublished
+    unpublished         -> approved       (re-approve: links come back, never twice)
+
+`rejected` is final: the pipeline will write a fresh draft if the story returns.
+"""
+
+import contextlib
+import difflib
+import html
+import json
+import re
+import unicodedata
+
+import store
+
+TRANSITIONS = {
+    "draft": ("approved", "rejected", "revision_requested"),
+    "pending": ("approved", "rejected", "revision_requested"),
+    "revision_requested": ("pending",),
+    "approved": ("unpublished",),
+    "unpublished": ("approved",),
+    "rejected": (),
+}
+# The verb recorded in article_events for a move to each status.
+ACTIONS = {
+    "approved": "approve",
+    "rejected": "reject",
+    "revision_requested": "request_revision",
+    "pending": "submit",
+    "unpublished": "unpublish",
+}
+STATUS_LABELS = {
+    "draft": "Draft",
+    "pending": "Pending review",
+    "revision_requested": "Revision requested",
+    "approved": "Published",
+    "rejected": "Rejected",
+    "unpublished": "Unpublished",
+}
+EDITABLE = store.ARTICLE_COLUMNS - {"cluster_id"}
+REVISION_FIELDS = [
+    ("title", "Title"),
+    ("tldr", "TL;DR"),
+    ("type", "Type"),
+    ("body_html", "Body"),
+    ("key_details", "Key details"),
+    ("persona_take", "Take"),
+    ("critic_score", "Critic score"),
+    ("critic_issues", "Critic issues"),
+]
+
+
+class TransitionRefused(Exception):
+    """A move the state machine does not allow; the message names the current state."""
+
+    def __init__(self, current, target):
+        self.current = current
+        self.target = target
+        allowed = TRANSITIONS.get(current, ())
+        options = ", ".join(allowed) if allowed else "nothing (it is final)"
+        super().__init__(
+            f"The article is {current}; it cannot move to {target}. From {current} it can move to: {options}."
+        )
+
+
+class ArticleNotFound(LookupError):
+    def __init__(self, article_id):
+        self.article_id = article_id
+        super().__init__(f"No article with id {article_id}.")
+
+
+def allowed_targets(status):
+    return TRANSITIONS.get(status, ())
+
+
+@contextlib.contextmanager
+def _atomic(conn):
+    """Join the caller's transaction if one is open, else run in a new BEGIN IMMEDIATE one."""
+    if conn.in_transaction:
+        yield conn
+    else:
+        with store.transaction(conn):
+            yield conn
+
+
+def _load(conn, article_id):
+    article = store.get_article(conn, article_id)
+    if article is None:
+        raise ArticleNotFound(article_id)
+    return article
+
+
+def record_event(conn, article_id, actor, action, from_status, to_status, feedback=""):
+    conn.execute(
+        "INSERT INTO article_events (article_id, actor, action, from_status, to_status, feedback, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (article_id, actor, action, from_status, to_status, feedback or "", store.now()),
+    )
+
+
+# --- Status changes ----------------------------------------------------------
+
+
+def transition(conn, article_id, target, actor, feedback=""):
+    """Move an article to `target` if the state machine allows it. Returns the article after.
+
+    Raises TransitionRefused (naming the current state), ArticleNotFound, or
+    ValueError for an unknown status or a revision request without feedback.
+    """
+    if target not in store.ARTICLE_STATUSES:
+        raise ValueError(f"unknown status {target!r}; statuses are {', '.join(store.ARTICLE_STATUSES)}")
+    feedback = (feedback or "").strip()
+    with _atomic(conn):
+        _move(conn, _load(conn, article_id), target, actor, feedback)
+        return store.get_article(conn, article_id)
+
+
+def _move(conn, article, target, actor, feedback):
+    current = article["status"]
+    if target not in TRANSITIONS.get(current, ()):
+        raise TransitionRefused(current, target)
+    if target == "revision_requested" and not feedback:
+        raise ValueError("Say what should change: a revision request needs feedback for the writer.")
+    stamp = store.now()
+    sets = {"status": target, "updated_at": stamp}
+    if target == "revision_requested":
+        sets["feedback"] = feedback
+    if target == "approved" and not article["published_at"]:
+        sets["published_at"] = stamp  # a re-approval keeps its first publication date
+    assignments = ", ".join(f"{column} = ?" for column in sets)
+    # column names are the literals above, never input
+    conn.execute(f"UPDATE articles SET {assignments} WHERE id = ?", [*sets.values(), article["id"]])  # noqa: S608
+    record_event(conn, article["id"], actor, ACTIONS[target], current, target, feedback)
+    if target == "approved":
+        link_cards(conn, article["id"])
+    elif target == "unpublished":
+        unlink_cards(conn, article["id"])
+
+
+# --- Edits and revisions -----------------------------------------------------
+
+
+def revise(conn, article_id, actor, note="", to_status=None, **fields):
+    """Apply edited fields, snapshot a new revision, optionally move status: all or nothing.
+
+    Returns the article after. A published article that is edited is re-linked,
+    so its cards follow its text.
+    """
+    unknown = set(fields) - EDITABLE
+    if unknown:
+        raise ValueError(f"fields that cannot be edited: {', '.join(sorted(unknown))}")
+    if "type" in fields and fields["type"] not in store.ARTICLE_TYPES:
+        raise ValueError(f"type must be one of {', '.join(store.ARTICLE_TYPES)}")
+    if "title" in fields and not (fields["title"] or "").strip():
+        raise ValueError("The title cannot be empty.")
+    if to_status is not None and to_status not in store.ARTICLE_STATUSES:
+        raise ValueError(f"unknown status {to_status!r}")
+    with _atomic(conn):
+        article = _load(conn, article_id)
+        if to_status is not None and to_status not in TRANSITIONS.get(article["status"], ()):
+            raise TransitionRefused(article["status"], to_status)  # before anything is written
+        values = _column_values(fields)
+        values["updated_at"] = store.now()
+        assignments = ", ".join(f"{column} = ?" for column in values)
+        # column names are checked against EDITABLE above, never raw input
+        conn.execute(f"UPDATE articles SET {assignments} WHERE id = ?", [*values.values(), article_id])  # noqa: S608
+        number = store.add_revision(conn, article_id, actor, note)
+        record_event(conn, article_id, actor, "edit", article["status"], article["status"], _edit_summary(number, note))
+        if to_status is not None:
+            _move(conn, store.get_article(conn, article_id), to_status, actor, "")
+        elif article["status"] == "approved":
+            link_cards(conn, article_id)
+        return store.get_article(conn, article_id)
+
+
+def _column_values(fields):
+    values = {}
+    for key, value in fields.items():
+        if key in store.JSON_FIELDS:
+            value = json.dumps(value, ensure_ascii=False)
+        elif key == "body_html":
+            value = store.sanitize_html(value)
+        elif key in ("title", "tldr"):
+            value = (value or "").strip()
+        values[key] = value
+    return values
+
+
+def _edit_summary(number, note):
+    return f"revision {number}" + (f": {note}" if note else "")
+
+
+def changed_fields(article, fields):
+    """The subset of `fields` that would change the article (the desk skips no-op edits)."""
+    changed = {}
+    for key, value in fields.items():
+        current = article.get(key)
+        if key == "body_html":
+            value = store.sanitize_html(value)
+        elif key in ("title", "tldr"):
+            value = (value or "").strip()
+        if value != current:
+            changed[key] = fields[key]
+    return changed
+
+
+def revisions(conn, article_id):
+    rows = conn.execute(
+        "SELECT * FROM article_revisions WHERE article_id = ? ORDER BY number", (article_id,)
+    ).fetchall()
+    result = []
+    for row in rows:
+        revision = dict(row)
+        revision["key_details"] = json.loads(revision["key_details"])
+        revision["critic_issues"] = json.loads(revision["critic_issues"])
+        result.append(revision)
+    return result
+
+
+def events(conn, article_id):
+    rows = conn.execute("SELECT * FROM article_events WHERE article_id = ? ORDER BY id", (article_id,)).fetchall()
+    return [dict(r) for r in rows]
+
+
+def diff_revisions(old, new):
+    """Word-level differences between two revisions, only for fields that changed.
+
+    [{"field", "label", "segments": [(op, text)]}] with op one of same/del/ins.
+    """
+    changes = []
+    for field, label in REVISION_FIELDS:
+        a, b = _diffable(field, old[field]), _diffable(field, new[field])
+        if a != b:
+            changes.append({"field": field, "label": label, "segments": diff_words(a, b)})
+    return changes
+
+
+def _diffable(field, value):
+    if field == "body_html":
+        return html_to_text(value)
+    if field == "key_details":
+        return "\n".join(f"{label}: {text}" for label, text in value)
+    if field == "critic_issues":
+        return "\n".join(f"- {issue}" for issue in value)
+    return "" if value is None else str(value)
+
+
+def diff_words(a, b):
+    """Merge runs of words into (op, text) segments; whitespace rides with its word."""
+    old, new = re.findall(r"\s*\S+|\s+", a), re.findall(r"\s*\S+|\s+", b)
+    segments = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        if op == "equal":
+            segments.append(("same", "".join(old[i1:i2])))
+            continue
+        if op in ("delete", "replace"):
+            segments.append(("del", "".join(old[i1:i2])))
+        if op in ("insert", "replace"):
+            segments.append(("ins", "".join(new[j1:j2])))
+    return segments
+
+
+BLOCK_END = re.compile(r"</(p|h[1-6]|li|blockquote|tr|table|ul|ol)\s*>|<br\s*/?>", re.IGNORECASE)
+TAG = re.compile(r"<[^>]*>")
+
+
+def html_to_text(fragment):
+    """Readable text of sanitised article HTML: a line per block, entities decoded."""
+    text = BLOCK_END.sub("\n", fragment or "")
+    text = html.unescape(TAG.sub(" ", text))
+    lines = (re.sub(r"[ \t\r\f\v]+", " ", line).strip() for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+# --- Card links --------------------------------------------------------------
+
+
+def _normalise(text):
+    text = unicodedata.normalize("NFKC", text)
+    return text.replace("\u2019", "'").replace("\u00ae", "").replace("\u2122", "")
+
+
+def keyword_pattern(keywords):
+    """One case-insensitive regex for a card's names; whole words, any run of spaces between them."""
+    parts = []
+    for keyword in sorted({_normalise(k).strip() for k in keywords if k and k.strip()}, key=len, reverse=True):
+        parts.append(r"\s+".join(re.escape(word) for word in keyword.split()))
+    if not parts:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.IGNORECASE)
+
+
+def find_cards(conn, article):
+    """Cards whose keywords (or name) appear in the article's title, TL;DR or body text."""
+    text = _normalise("\n".join([article["title"], article["tldr"], html_to_text(article["body_html"])]))
+    found = []
+    for card in store.list_cards(conn):
+        pattern = keyword_pattern([*card["keywords"], card["name"]])
+        if pattern is not None and pattern.search(text):
+            found.append(card)
+    return found
+
+
+def link_cards(conn, article_id):
+    """Link the article to every card it mentions and list it in their Recent Changes.
+
+    Idempotent: running it again adds nothing twice, and drops cards the text no
+    longer mentions. Returns the linked cards' slugs.
+    """
+    with _atomic(conn):
+        article = _load(conn, article_id)
+        cards = find_cards(conn, article)
+        ids = [card["id"] for card in cards]
+        marks = ",".join("?" for _ in ids)
+        # marks are only "?" placeholders
+        conn.execute(f"DELETE FROM article_cards WHERE article_id = ? AND card_id NOT IN ({marks})", [article_id, *ids])  # noqa: S608
+        conn.execute(f"DELETE FROM card_changes WHERE article_id = ? AND card_id NOT IN ({marks})", [article_id, *ids])  # noqa: S608
+        stamp = store.now()
+        for card_id in ids:
+            conn.execute(
+                "INSERT OR IGNORE INTO article_cards (article_id, card_id) VALUES (?, ?)", (article_id, card_id)
+            )
+            conn.execute(
+                "INSERT OR IGNORE INTO card_changes (card_id, article_id, created_at) VALUES (?, ?, ?)",
+                (card_id, article_id, stamp),
+            )
+    return [card["slug"] for card in cards]
+
+
+def unlink_cards(conn, article_id):
+    with _atomic(conn):
+        conn.execute("DELETE FROM article_cards WHERE article_id = ?", (article_id,))
+        conn.execute("DELETE FROM card_changes WHERE article_id = ?", (article_id,))
+
+
+# --- Queues ------------------------------------------------------------------
+
+
+def status_counts(conn):
+    counts = dict.fromkeys(store.ARTICLE_STATUSES, 0)
+    for row in conn.execute("SELECT status, COUNT(*) FROM articles GROUP BY status"):
+        counts[row[0]] = row[1]
+    return counts
+
+
+def list_by_status(conn, status, limit=50):
+    rows = conn.execute(
+        "SELECT id, slug, status, type, title, tldr, critic_score, created_at, updated_at, published_at"
+        " FROM articles WHERE status = ? ORDER BY updated_at DESC, id DESC LIMIT ?",
+        (status, limit),
+    ).fetchall()
+    return [dict(r) for r in rows]
