@@ -1,0 +1,293 @@
+"""News feeds: fetch, normalise, store each item once, and group items into stories.
+
+Sections: sources, fetching, normalising and storing, stories (clustering).
+
+Fetching is a conditional GET (If-None-Match / If-Modified-Since from the last
+reply) with a timeout; a 304 costs nothing. feedparser reads RSS and Atom from
+the bytes we fetched, so the timeout and headers stay ours.
+
+An item's identity is a SHA-256 of its normalised title and summary (not its
+URL: the same wire story syndicated under two URLs is one item); the column is
+UNIQUE, so a second copy is skipped and counted.
+
+Stories: TF-IDF vectors over each item's title (counted twice) and summary,
+cosine similarity, and single-link grouping of every pair at or above
+pipeline.cluster_threshold, among items from the last pipeline.window_hours.
+Only groups citing pipeline.min_sites different sites become stories. An item
+that joins a story already written about attaches to it instead of starting a
+new one, so a story is written once.
+"""
+
+import calendar
+import datetime
+import hashlib
+import html
+import math
+import re
+import unicodedata
+import urllib.parse
+from collections import Counter
+
+import feedparser
+import requests
+
+import store
+
+# --- Sources -----------------------------------------------------------------
+
+
+def sync_sources(conn, feeds):
+    """Upsert pipeline.feeds ({name, url, site?}) into feed_sources; return the configured rows.
+
+    Without `site`, each item's site is its link's host name (a feed hosted elsewhere, say
+    on a feed proxy, still cites the publisher).
+    """
+    rows = []
+    with store.transaction(conn):
+        for feed in feeds:
+            url = feed["url"]
+            site = feed.get("site") or ""  # empty: each item's own link names its site
+            name = feed.get("name") or hostname(url)
+            conn.execute(
+                "INSERT INTO feed_sources (name, url, site) VALUES (?, ?, ?)"
+                " ON CONFLICT (url) DO UPDATE SET name = excluded.name, site = excluded.site",
+                (name, url, site),
+            )
+            rows.append(dict(conn.execute("SELECT * FROM feed_sources WHERE url = ?", (url,)).fetchone()))
+    return rows
+
+
+def hostname(url):
+    host = urllib.parse.urlsplit(url).hostname or ""
+    return host.removeprefix("www.")
+
+
+# --- Fetching ----------------------------------------------------------------
+
+
+def fetch(conn, source, session, timeout, user_agent):
+    """Fetch one feed and store its new items. Returns {"status", "new", "duplicates", "error"}.
+
+    status is "ok", "not_modified" or "error"; an error is recorded on the source
+    and returned, never raised, so one dead feed never stops the others.
+    """
+    headers = {"User-Agent": user_agent, "Accept": "application/rss+xml, application/atom+xml, */*;q=0.5"}
+    if source["etag"]:
+        headers["If-None-Match"] = source["etag"]
+    if source["last_modified"]:
+        headers["If-Modified-Since"] = source["last_modified"]
+    result = {"status": "ok", "new": 0, "duplicates": 0, "error": ""}
+    try:
+        response = session.get(source["url"], headers=headers, timeout=timeout)
+        if response.status_code == 304:
+            result["status"] = "not_modified"
+        elif response.status_code != 200:
+            raise FeedError(f"HTTP {response.status_code}")
+        else:
+            parsed = feedparser.parse(
+                response.content,
+                response_headers={
+                    "content-location": source["url"],
+                    "content-type": response.headers.get("Content-Type", ""),
+                },
+            )
+            if parsed.bozo and not parsed.entries:
+                raise FeedError(f"not a feed ({type(parsed.bozo_exception).__name__})")
+            items = [normalise(entry, source["site"], hostname(source["url"])) for entry in parsed.entries]
+            result["new"], result["duplicates"] = store_items(conn, source["id"], [i for i in items if i])
+    except (requests.RequestException, FeedError) as e:
+        result.update(status="error", error=f"{source['url']}: {describe(e)}")
+    with store.transaction(conn):
+        if result["status"] == "ok":
+            conn.execute(
+                "UPDATE feed_sources SET etag = ?, last_modified = ? WHERE id = ?",
+                (response.headers.get("ETag", ""), response.headers.get("Last-Modified", ""), source["id"]),
+            )
+        conn.execute(
+            "UPDATE feed_sources SET last_fetched_at = ?, last_error = ? WHERE id = ?",
+            (store.now(), result["error"], source["id"]),
+        )
+    return result
+
+
+class FeedError(Exception):
+    pass
+
+
+def describe(error):
+    if isinstance(error, requests.Timeout):
+        return "timed out"
+    if isinstance(error, requests.ConnectionError):
+        return "connection failed"
+    return str(error) or type(error).__name__
+
+
+# --- Normalising and storing -------------------------------------------------
+
+
+def plain_text(value):
+    """Feed HTML to one line of text: tags dropped, entities decoded, whitespace collapsed."""
+    text = re.sub(r"<[^>]+>", " ", value or "")
+    text = unicodedata.normalize("NFKC", html.unescape(text))
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def content_hash(title, summary):
+    """Identity of an item: case, markup and spacing differences do not make a new item."""
+    canonical = plain_text(title).lower() + "\n" + plain_text(summary).lower()
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def normalise(entry, site, fallback_site=""):
+    """A feedparser entry as a raw_items row, or None when it has no title."""
+    title = plain_text(entry.get("title"))
+    if not title:
+        return None
+    summary = entry.get("summary") or ""
+    if not summary and entry.get("content"):
+        summary = entry["content"][0].get("value", "")
+    summary = plain_text(summary)
+    link = entry.get("link") or ""
+    published = entry.get("published_parsed") or entry.get("updated_parsed")
+    published_at = None
+    if published:
+        stamp = datetime.datetime.fromtimestamp(calendar.timegm(published), datetime.UTC)
+        published_at = stamp.replace(microsecond=0).isoformat()
+    return {
+        "site": site or hostname(link) or fallback_site,
+        "url": link,
+        "title": title[:300],
+        "summary": summary[:4000],
+        "published_at": published_at,
+        "content_hash": content_hash(title, summary),
+    }
+
+
+def store_items(conn, source_id, items):
+    """Insert items; a content hash already stored is a duplicate. Returns (new, duplicates)."""
+    new = 0
+    stamp = store.now()
+    with store.transaction(conn):
+        for item in items:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO raw_items (source_id, site, url, title, summary, published_at,"
+                " content_hash, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    source_id,
+                    item["site"],
+                    item["url"],
+                    item["title"],
+                    item["summary"],
+                    item["published_at"],
+                    item["content_hash"],
+                    stamp,
+                ),
+            )
+            new += cursor.rowcount
+    return new, len(items) - new
+
+
+# --- Stories -----------------------------------------------------------------
+
+STOPWORDS = set(
+    """a an and are as at be by for from has have in is it its new of on or that the this to
+    was were will with you your our we after about into over than up out now more can get gets""".split()
+)
+
+
+def tokens(text):
+    return [t for t in re.findall(r"[a-z0-9]+", text.lower()) if t not in STOPWORDS and len(t) > 1]
+
+
+def tfidf(texts):
+    """Unit-length TF-IDF vectors (sublinear tf, smoothed idf) as {term: weight} dicts."""
+    counts = [Counter(tokens(t)) for t in texts]
+    df = Counter(term for c in counts for term in c)
+    n = len(texts)
+    vectors = []
+    for c in counts:
+        v = {t: (1 + math.log(k)) * (math.log((1 + n) / (1 + df[t])) + 1) for t, k in c.items()}
+        norm = math.sqrt(sum(w * w for w in v.values())) or 1.0
+        vectors.append({t: w / norm for t, w in v.items()})
+    return vectors
+
+
+def cosine(a, b):
+    if len(a) > len(b):
+        a, b = b, a
+    return sum(w * b.get(t, 0.0) for t, w in a.items())
+
+
+def group(texts, threshold):
+    """Single-link groups (lists of indexes) of texts whose cosine similarity >= threshold."""
+    vectors = tfidf(texts)
+    parent = list(range(len(texts)))
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(len(texts)):
+        for j in range(i + 1, len(texts)):
+            if cosine(vectors[i], vectors[j]) >= threshold:
+                parent[root(j)] = root(i)
+    groups = {}
+    for i in range(len(texts)):
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())
+
+
+def story_type(texts, keywords):
+    """'deal' when 2+ different deal keywords appear across the story's items."""
+    text = " ".join(texts).lower()
+    found = {k for k in keywords if re.search(r"\b" + re.escape(k.lower()) + r"\b", text)}
+    return "deal" if len(found) >= 2 else "summary"
+
+
+def cluster(conn, pipeline_config):
+    """Group recent items into stories; returns {"stories": new cluster ids, "attached": n}."""
+    cutoff = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=pipeline_config["window_hours"])
+    rows = conn.execute(
+        "SELECT id, site, title, summary, content_hash, cluster_id FROM raw_items"
+        " WHERE COALESCE(published_at, fetched_at) >= ? ORDER BY COALESCE(published_at, fetched_at), id",
+        (cutoff.replace(microsecond=0).isoformat(),),
+    ).fetchall()
+    texts = [f"{r['title']} {r['title']} {r['summary']}" for r in rows]
+    result = {"stories": [], "attached": 0}
+    stamp = store.now()
+    for members in group(texts, pipeline_config["cluster_threshold"]):
+        items = [rows[i] for i in members]
+        existing = sorted({r["cluster_id"] for r in items if r["cluster_id"]})
+        sites = {r["site"] for r in items}
+        with store.transaction(conn):
+            if existing:
+                loose = [r["id"] for r in items if not r["cluster_id"]]
+                for item_id in loose:
+                    conn.execute("UPDATE raw_items SET cluster_id = ? WHERE id = ?", (existing[0], item_id))
+                result["attached"] += len(loose)
+                continue
+            if len(sites) < pipeline_config["min_sites"]:
+                continue
+            fingerprint = hashlib.sha256("".join(sorted(r["content_hash"] for r in items)).encode()).hexdigest()
+            kind = story_type([texts[i] for i in members], pipeline_config["deal_keywords"])
+            cluster_id = conn.execute(
+                "INSERT INTO clusters (fingerprint, title, type, site_count, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (fingerprint, items[0]["title"], kind, len(sites), stamp, stamp),
+            ).lastrowid
+            conn.executemany("UPDATE raw_items SET cluster_id = ? WHERE id = ?", [(cluster_id, r["id"]) for r in items])
+        result["stories"].append(cluster_id)
+    return result
+
+
+def story(conn, cluster_id):
+    """A cluster with its items, as the writer reads it."""
+    row = conn.execute("SELECT * FROM clusters WHERE id = ?", (cluster_id,)).fetchone()
+    items = conn.execute(
+        "SELECT site, url, title, summary, published_at FROM raw_items WHERE cluster_id = ?"
+        " ORDER BY COALESCE(published_at, fetched_at), id",
+        (cluster_id,),
+    ).fetchall()
+    return {"id": row["id"], "title": row["title"], "type": row["type"], "items": [dict(i) for i in items]}
