@@ -1,0 +1,80 @@
+"""The README as a newcomer reads it: its marked shell blocks work as written.
+
+A block preceded by `<!-- readme-test: run -->` must exit 0; one preceded by
+`<!-- readme-test: serve -->` must bring up the site (polled on /healthz, with $PORT set
+to a free port), and is then stopped. Blocks run in a copy of the checkout, as a fresh
+clone would have it, sharing only the already-built .venv.
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+
+import pytest
+import requests
+from conftest import ROOT, free_port, wait_until_up
+
+MARKED_BLOCK = re.compile(r"<!-- readme-test: (run|serve) -->\s*\n```(?:sh|bash|console)\n(.*?)```", re.S)
+
+
+def readme_blocks():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        return [(kind, body.strip()) for kind, body in MARKED_BLOCK.findall(f.read())]
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory):
+    """The repository's files (tracked and new, not ignored) copied to a temp dir."""
+    dest = tmp_path_factory.mktemp("clone")
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, (f.decode() for f in files)):
+        source = os.path.join(ROOT, name)
+        if not os.path.isfile(source):
+            continue
+        os.makedirs(os.path.join(dest, os.path.dirname(name)), exist_ok=True)
+        shutil.copy2(source, os.path.join(dest, name))
+    os.symlink(os.path.join(ROOT, ".venv"), dest / ".venv")
+    return dest
+
+
+def test_readme_has_the_two_commands_first():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    blocks = re.findall(r"```sh\n(.*?)```", text, re.S)
+    assert [b.strip() for b in blocks[:2]] == ["make run", "make test"]
+
+
+@pytest.mark.parametrize("kind, block", readme_blocks(), ids=lambda v: v if v in ("run", "serve") else None)
+def test_readme_block_works_as_written(checkout, kind, block):
+    env = dict(os.environ)
+    for name in ("MILESAHEAD_CONFIG", "MILESAHEAD_RELEASE", "VIRTUAL_ENV", "MAKEFLAGS", "MAKELEVEL"):
+        env.pop(name, None)
+    if kind == "run":
+        result = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=checkout, env=env, capture_output=True)
+        assert result.returncode == 0, (
+            f"README block failed:\n{block}\n---\n{result.stdout.decode()}{result.stderr.decode()}"
+        )
+        return
+    env["PORT"] = str(free_port())
+    with subprocess.Popen(
+        ["bash", "-c", block],
+        cwd=checkout,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    ) as server:
+        try:
+            reply = wait_until_up(f"http://127.0.0.1:{env['PORT']}/healthz", timeout=120)
+            assert reply.json()["cards"] == 41
+            assert requests.get(f"http://127.0.0.1:{env['PORT']}/cards", timeout=5).status_code == 200
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.communicate(timeout=20)
