@@ -2,9 +2,9 @@
 
 import bcrypt
 import pytest
+from test_migrations import sample_card
 
 import store
-from test_migrations import sample_card
 
 PASSWORD = "correct horse battery staple"
 CLIENT = {"REMOTE_ADDR": "192.0.2.10"}

@@ -7,9 +7,9 @@ import sys
 
 import bcrypt
 import pytest
+from admin_support import CLIENT, PASSWORD, desk_config, login, password_hash  # noqa: F401
 
 import metrics
-from admin_support import CLIENT, PASSWORD, desk_config, login, password_hash  # noqa: F401
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -6,10 +6,10 @@ import stat
 
 import pytest
 import webtest
+from admin_support import PASSWORD, csrf_token, desk_config, login, make_article, password_hash  # noqa: F401
 
 import app as milesahead
 import store
-from admin_support import PASSWORD, csrf_token, desk_config, login, make_article, password_hash  # noqa: F401
 
 
 @pytest.fixture

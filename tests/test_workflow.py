@@ -3,10 +3,10 @@
 import itertools
 
 import pytest
+from admin_support import make_article, seed_sample_cards
 
 import store
 import workflow
-from admin_support import make_article, seed_sample_cards
 
 ALLOWED = [(a, b) for a, targets in workflow.TRANSITIONS.items() for b in targets]
 REFUSED = [
