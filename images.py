@@ -1,0 +1,574 @@
+"""Finding a freely licensed image that fits an article, or none at all.
+
+1. Query terms from the title and TL;DR (two short keyword phrases).
+2. Five sources searched concurrently, every (source, term) pair in its own
+   thread: Unsplash, Pexels, Pixabay (keys from config; no key = skipped, said
+   once and counted as `skipped`), Openverse and Wikimedia Commons (no key).
+   Each source's base URL is its API root; the documented path is appended.
+3. At most images.per_source results per source per term; dedupe by image URL;
+   at most images.per_source per source; at most images.max_candidates in all.
+4. Phase 1: the text model scores every candidate's metadata 1-10 in one call;
+   the best images.vision_top go on. (If that call fails, the first ones go on:
+   phase 2 is the real guard.)
+5. Phase 2: each finalist's image is downloaded (size-capped, checked by
+   Pillow, resized, sent as a data URL) and the vision model scores how specific
+   it is to the article. The best at or above images.score_floor wins; nothing
+   that good means no image, never a wrong one.
+
+The winner's attribution is {author, source, license, link}; every candidate
+and its scores are kept for the editor in image_candidates.
+"""
+
+import base64
+import concurrent.futures
+import html
+import io
+import json
+import logging
+import re
+import threading
+import warnings
+
+import requests
+from PIL import Image, UnidentifiedImageError
+
+import llm
+import metrics
+
+log = logging.getLogger("milesahead.images")
+
+SOURCES = ("unsplash", "pexels", "pixabay", "openverse", "wikimedia")
+KEYED = ("unsplash", "pexels", "pixabay")
+VISION_PX = 512  # what the vision model sees
+THUMB_PX = 320  # what is stored with the article (image_thumb_url)
+MAX_PIXELS = 40_000_000  # refuse decompression bombs before decoding
+
+_said_skipped = set()
+_said_lock = threading.Lock()
+
+
+class ImageRejected(Exception):
+    """A candidate whose file could not be used (not an image, too large, unreachable)."""
+
+
+# --- Query terms -------------------------------------------------------------
+
+STOPWORDS = set(
+    """a an and are as at be by for from has have in is it its of on or that the this to was were
+    will with you your now new more than after about into over what who why how can get gets just
+    their them they our we up out back""".split()
+)
+
+
+def query_terms(title, tldr="", count=2):
+    """Short keyword phrases: the title's first significant words, then the TL;DR's."""
+
+    def words(text):
+        found = re.findall(r"[A-Za-z][A-Za-z'&-]+", text or "")
+        return [w for w in found if w.lower() not in STOPWORDS and len(w) > 2]
+
+    first = words(title)[:4]
+    seen = {w.lower() for w in first}
+    second = [w for w in words(tldr) if w.lower() not in seen][:3] or words(title)[4:7]
+    terms = [" ".join(t) for t in (first, second) if t]
+    return list(dict.fromkeys(terms))[:count]
+
+
+# --- Sources -----------------------------------------------------------------
+# Each takes (settings, term, limit, get) and returns candidates:
+# {source, id, url, thumb, page, title, tags, author, license, attribution}.
+
+
+def search_unsplash(settings, term, limit, get):
+    data = get(
+        settings["base_url"] + "/search/photos",
+        params={"query": term, "per_page": limit, "content_filter": "high"},
+        headers={"Authorization": f"Client-ID {settings['key']}", "Accept-Version": "v1"},
+    )
+    found = []
+    for photo in data.get("results", [])[:limit]:
+        user = photo.get("user") or {}
+        page = (photo.get("links") or {}).get("html", "")
+        found.append(
+            candidate(
+                "unsplash",
+                photo.get("id"),
+                url=photo["urls"]["regular"],
+                thumb=photo["urls"].get("small") or photo["urls"]["regular"],
+                page=page,
+                title=photo.get("description") or photo.get("alt_description") or "",
+                tags=[t.get("title", "") for t in photo.get("tags") or [] if isinstance(t, dict)],
+                author=user.get("name") or user.get("username") or "",
+                shown_as="Unsplash",
+                license="Unsplash License",
+                link=page + ("&" if "?" in page else "?") + "utm_source=milesahead&utm_medium=referral" if page else "",
+                download_location=(photo.get("links") or {}).get("download_location", ""),
+            )
+        )
+    return found
+
+
+def search_pexels(settings, term, limit, get):
+    data = get(
+        settings["base_url"] + "/v1/search",
+        params={"query": term, "per_page": limit},
+        headers={"Authorization": settings["key"]},
+    )
+    return [
+        candidate(
+            "pexels",
+            photo.get("id"),
+            url=photo["src"]["large"],
+            thumb=photo["src"].get("medium") or photo["src"]["large"],
+            page=photo.get("url", ""),
+            title=photo.get("alt") or "",
+            tags=[],
+            author=photo.get("photographer", ""),
+            shown_as="Pexels",
+            license="Pexels License",
+            link=photo.get("url", ""),
+        )
+        for photo in data.get("photos", [])[:limit]
+    ]
+
+
+def search_pixabay(settings, term, limit, get):
+    data = get(
+        settings["base_url"] + "/api/",
+        # Pixabay accepts per_page 3-200 and queries up to 100 characters
+        params={
+            "key": settings["key"],
+            "q": term[:100],
+            "image_type": "photo",
+            "safesearch": "true",
+            "per_page": max(3, limit),
+        },
+    )
+    return [
+        candidate(
+            "pixabay",
+            hit.get("id"),
+            url=hit["webformatURL"],
+            thumb=hit["webformatURL"],
+            page=hit.get("pageURL", ""),
+            title="",
+            tags=[t.strip() for t in (hit.get("tags") or "").split(",") if t.strip()],
+            author=hit.get("user", ""),
+            shown_as="Pixabay",
+            license="Pixabay Content License",
+            link=hit.get("pageURL", ""),
+        )
+        for hit in data.get("hits", [])[:limit]
+    ]
+
+
+def search_openverse(settings, term, limit, get):
+    data = get(
+        settings["base_url"] + "/v1/images/",
+        params={"q": term, "page_size": limit, "license_type": "commercial", "mature": "false"},
+    )
+    found = []
+    for image in data.get("results", [])[:limit]:
+        provider = image.get("source") or image.get("provider") or ""
+        found.append(
+            candidate(
+                "openverse",
+                image.get("id"),
+                url=image["url"],
+                thumb=image.get("thumbnail") or image["url"],
+                page=image.get("foreign_landing_url", ""),
+                title=image.get("title") or "",
+                tags=[t.get("name", "") for t in image.get("tags") or [] if isinstance(t, dict)],
+                author=image.get("creator") or "",
+                shown_as="Openverse" + (f" / {provider.title()}" if provider else ""),
+                license=openverse_license(image.get("license", ""), image.get("license_version")),
+                link=image.get("foreign_landing_url", ""),
+            )
+        )
+    return found
+
+
+def openverse_license(code, version):
+    code = (code or "").lower()
+    if code == "pdm":
+        return "Public Domain Mark"
+    if code == "cc0":
+        return "CC0 1.0"
+    return f"CC {code.upper()} {version or ''}".strip()
+
+
+WIKIMEDIA_FILE_TYPES = ("image/jpeg", "image/png", "image/webp")
+
+
+def search_wikimedia(settings, term, limit, get):
+    data = get(
+        settings["base_url"] + "/w/api.php",
+        params={
+            "action": "query",
+            "format": "json",
+            "formatversion": "2",
+            "generator": "search",
+            "gsrsearch": term,
+            "gsrnamespace": "6",
+            "gsrlimit": limit,
+            "prop": "imageinfo",
+            "iiprop": "url|mime|size|extmetadata",
+            "iiurlwidth": "1024",
+        },
+    )
+    pages = (data.get("query") or {}).get("pages") or []
+    if isinstance(pages, dict):  # formatversion=1 shape
+        pages = list(pages.values())
+    found = []
+    for page in sorted(pages, key=lambda p: p.get("index", 0)):
+        info = (page.get("imageinfo") or [{}])[0]
+        if info.get("mime") not in WIKIMEDIA_FILE_TYPES:
+            continue  # SVG, TIFF, PDF, video: not a photo to show
+        meta = info.get("extmetadata") or {}
+
+        def field(name, meta=meta):
+            return text_of_html((meta.get(name) or {}).get("value", ""))
+
+        found.append(
+            candidate(
+                "wikimedia",
+                page.get("pageid"),
+                url=info.get("thumburl") or info["url"],
+                thumb=info.get("thumburl") or info["url"],
+                page=info.get("descriptionurl", ""),
+                title=field("ImageDescription") or page.get("title", "").removeprefix("File:"),
+                tags=[c for c in field("Categories").split("|") if c][:8],
+                author=field("Artist"),
+                shown_as="Wikimedia Commons",
+                license=field("LicenseShortName"),
+                link=info.get("descriptionurl", ""),
+            )
+        )
+    return found[:limit]
+
+
+SEARCHES = {
+    "unsplash": search_unsplash,
+    "pexels": search_pexels,
+    "pixabay": search_pixabay,
+    "openverse": search_openverse,
+    "wikimedia": search_wikimedia,
+}
+
+
+def candidate(source, id, url, thumb, page, title, tags, author, shown_as, license, link, **extra):
+    return {
+        "source": source,
+        "id": str(id),
+        "url": url,
+        "thumb": thumb,
+        "page": page,
+        "title": text_of_html(title)[:300],
+        "tags": [t for t in tags if t][:10],
+        "author": text_of_html(author)[:120],
+        "attribution": {"author": text_of_html(author)[:120], "source": shown_as, "license": license, "link": link},
+        **extra,
+    }
+
+
+def text_of_html(value):
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", str(value or "")))).strip()
+
+
+# --- Searching all sources ---------------------------------------------------
+
+
+def user_agent(config):
+    # Wikimedia asks every API client to identify itself with a contact
+    return f"milesahead-pipeline/1.0 (+{config['site']['base_url']})"
+
+
+def search_all(config, terms):
+    """Every source and term concurrently. Returns (candidates, {source: [outcomes]})."""
+    settings = config["images"]
+    limit = settings["per_source"]
+    timeout = float(settings["timeout_seconds"])
+    common = {"User-Agent": user_agent(config), "Accept": "application/json"}
+
+    def get(url, params=None, headers=None):
+        response = requests.get(url, params=params, headers={**common, **(headers or {})}, timeout=timeout)
+        response.raise_for_status()
+        return response.json()
+
+    outcomes = {source: [] for source in SOURCES}
+    jobs = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(SOURCES) * max(1, len(terms))) as pool:
+        for source in SOURCES:
+            if source in KEYED and not settings[source].get("key"):
+                outcomes[source].append("skipped")
+                metrics.IMAGE_SEARCHES.labels(source=source, outcome="skipped").inc()
+                say_skipped_once(source)
+                continue
+            for term in terms:
+                job = pool.submit(SEARCHES[source], dict(settings[source]), term, limit, get)
+                jobs[job] = (source, term)
+        results = {}
+        for job in concurrent.futures.as_completed(jobs):
+            source, term = jobs[job]
+            try:
+                found = job.result()
+            except (requests.RequestException, ValueError, KeyError, TypeError, AttributeError) as e:
+                outcome = "error"
+                log.warning("image search %s %r failed: %s", source, term, describe(e))
+                found = []
+            else:
+                outcome = "ok" if found else "empty"
+            outcomes[source].append(outcome)
+            metrics.IMAGE_SEARCHES.labels(source=source, outcome=outcome).inc()
+            results[(source, term)] = found
+    ordered = [results.get((s, t), []) for t in terms for s in SOURCES]
+    return select(ordered, limit, settings["max_candidates"]), outcomes
+
+
+def select(result_lists, per_source, max_candidates):
+    """Dedupe by URL, cap per source, cap in all (interleaving sources so none crowds out the rest)."""
+    seen, per = set(), {}
+    queues = [list(r) for r in result_lists]
+    chosen = []
+    while any(queues) and len(chosen) < max_candidates:
+        for queue in queues:
+            if not queue:
+                continue
+            c = queue.pop(0)
+            if c["url"] in seen or per.get(c["source"], 0) >= per_source:
+                continue
+            seen.add(c["url"])
+            per[c["source"]] = per.get(c["source"], 0) + 1
+            chosen.append(c)
+            if len(chosen) >= max_candidates:
+                break
+    return chosen
+
+
+def say_skipped_once(source):
+    with _said_lock:
+        if source in _said_skipped:
+            return
+        _said_skipped.add(source)
+    log.warning("image source %s has no API key (images.%s.key): skipped", source, source)
+
+
+def describe(error):
+    if isinstance(error, requests.Timeout):
+        return "timed out"
+    if isinstance(error, requests.ConnectionError):
+        return "connection failed"
+    if isinstance(error, requests.HTTPError) and error.response is not None:
+        return f"HTTP {error.response.status_code}"
+    if isinstance(error, ValueError):
+        return "malformed JSON"
+    return f"unexpected response shape ({type(error).__name__}: {error})"
+
+
+# --- Downloading and resizing ------------------------------------------------
+
+
+def download(url, max_bytes, timeout, agent):
+    """The image's bytes, refusing anything that is not an image or is larger than max_bytes."""
+    try:
+        with requests.get(url, stream=True, timeout=timeout, headers={"User-Agent": agent}) as response:
+            if response.status_code != 200:
+                raise ImageRejected(f"HTTP {response.status_code}")
+            kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if kind and not kind.startswith("image/"):
+                raise ImageRejected(f"not an image ({kind})")
+            declared = response.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise ImageRejected(f"too large ({int(declared)} bytes)")
+            data = bytearray()
+            for chunk in response.iter_content(64 * 1024):
+                data += chunk
+                if len(data) > max_bytes:
+                    raise ImageRejected(f"too large (over {max_bytes} bytes)")
+            return bytes(data)
+    except requests.RequestException as e:
+        raise ImageRejected(describe(e)) from None
+
+
+def data_url(data, max_px):
+    """A JPEG data URL of the image scaled to fit max_px, or ImageRejected."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            if image.width * image.height > MAX_PIXELS:
+                raise ImageRejected(f"too many pixels ({image.width}x{image.height})")
+            image.load()
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+        raise ImageRejected(f"not a readable image ({type(e).__name__})") from None
+    image = image.convert("RGB")
+    image.thumbnail((max_px, max_px))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=80, optimize=True)
+    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+# --- Scoring -----------------------------------------------------------------
+
+
+def parse_scores(text):
+    data = llm.find_json_object(text)
+    entries = data.get("scores", data)
+    scores = {}
+    if isinstance(entries, dict):
+        entries = [{"id": k, "score": v} for k, v in entries.items()]
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("score"), (int, float)):
+            scores[str(entry.get("id"))] = min(10.0, max(1.0, float(entry["score"])))
+    if not scores:
+        raise ValueError("no scores")
+    return scores
+
+
+def parse_vision(text):
+    data = llm.find_json_object(text)
+    score = data.get("score")
+    if isinstance(score, bool) or not isinstance(score, (int, float)):
+        raise ValueError("no numeric score")
+    return min(10.0, max(1.0, float(score))), str(data.get("reason") or "")[:200]
+
+
+def score_metadata(client, article, candidates):
+    """Phase 1: {candidate index (1-based, as text): score} from one text-model call."""
+    listed = [
+        {"id": n, "source": c["source"], "title": c["title"], "tags": c["tags"], "author": c["author"]}
+        for n, c in enumerate(candidates, start=1)
+    ]
+    system = (
+        "Task: score_image_metadata.\n"
+        "You pick photos for a credit-card points and miles news site. For each candidate, judging only "
+        "by its metadata, score 1-10 how well it could illustrate the article: specific to the story "
+        "(the card, the bank, the airline, the hotel brand, the place) scores high; generic stock "
+        "(money, laptops, smiling people) or unrelated scores low.\n"
+        'Reply with only a JSON object: {"scores": [{"id": 1, "score": 7}, ...]}'
+    )
+    user = f"Article: {article['title']}\n{article.get('tldr', '')}\n\nCandidates:\n" + json.dumps(
+        {"candidates": listed}, ensure_ascii=False
+    )
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    return client.chat("image_filter", messages, parse=parse_scores, temperature=0)
+
+
+def score_image(client, article, image_data_url):
+    """Phase 2: (score, reason) from the vision model looking at the image itself."""
+    prompt = (
+        "Task: score_image.\n"
+        f"Article title: {article['title']}\nSummary: {article.get('tldr', '')}\n\n"
+        "Score 1-10 how specific this image is to the article: 9-10 shows the very card, brand or "
+        "place; 6-8 clearly related; 1-5 generic, misleading or unrelated. Also reject images with "
+        "text or logos that contradict the article.\n"
+        'Reply with only a JSON object: {"score": 7, "reason": "a few words"}'
+    )
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": prompt},
+                {"type": "image_url", "image_url": {"url": image_data_url}},
+            ],
+        }
+    ]
+    return client.chat("vision", messages, parse=parse_vision, temperature=0, max_tokens=200)
+
+
+# --- The whole search --------------------------------------------------------
+
+
+def find_image(config, client, article):
+    """Search, score in two phases, choose. Returns a dict:
+
+    {"fields": article fields to store (empty when no image), "candidates": what was weighed,
+     "outcomes": per-source search outcomes, "note": why there is or is no image}
+    """
+    settings = config["images"]
+    terms = query_terms(article["title"], article.get("tldr", ""))
+    candidates, outcomes = search_all(config, terms)
+    metrics.IMAGE_CANDIDATES.observe(len(candidates))
+    result = {"fields": {}, "candidates": [], "outcomes": outcomes, "terms": terms}
+    if not candidates:
+        result["note"] = "no candidates found"
+        return result
+
+    # Phase 1: metadata, one call for all
+    try:
+        text_scores = score_metadata(client, article, candidates)
+    except llm.LLMError as e:
+        log.warning("image metadata scoring failed, passing the first candidates on: %s", e)
+        text_scores = None
+        for _ in candidates:
+            metrics.IMAGE_SCORING.labels(phase="text", outcome="error").inc()
+    for n, c in enumerate(candidates, start=1):
+        c["text_score"] = text_scores.get(str(n)) if text_scores else None
+    ranked = sorted(candidates, key=lambda c: -(c["text_score"] or 0)) if text_scores else candidates
+    finalists = ranked[: settings["vision_top"]]
+    if text_scores:
+        for c in candidates:
+            outcome = "kept" if c in finalists else ("dropped" if c["text_score"] is not None else "unscored")
+            metrics.IMAGE_SCORING.labels(phase="text", outcome=outcome).inc()
+
+    # Phase 2: look at each finalist
+    agent = user_agent(config)
+
+    def look(c):
+        try:
+            data = download(c["thumb"], settings["max_image_bytes"], float(settings["timeout_seconds"]), agent)
+            c["_vision_url"] = data_url(data, VISION_PX)
+            c["_thumb_url"] = data_url(data, THUMB_PX)
+        except ImageRejected as e:
+            c["outcome"] = "bad_image"
+            c["note"] = str(e)
+            return c
+        try:
+            c["vision_score"], c["note"] = score_image(client, article, c["_vision_url"])
+        except llm.LLMError as e:
+            c["outcome"] = "error"
+            c["note"] = str(e)[:200]
+            return c
+        c["outcome"] = "above_floor" if c["vision_score"] >= settings["score_floor"] else "below_floor"
+        return c
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(finalists))) as pool:
+        looked = list(pool.map(look, finalists))
+    for c in looked:
+        metrics.IMAGE_SCORING.labels(phase="vision", outcome=c["outcome"]).inc()
+
+    good = [c for c in looked if c["outcome"] == "above_floor"]
+    winner = max(good, key=lambda c: c["vision_score"]) if good else None
+    result["candidates"] = [
+        {
+            k: c.get(k)
+            for k in ("source", "url", "page", "title", "author", "text_score", "vision_score", "outcome", "note")
+        }
+        | {"license": c["attribution"]["license"], "chosen": c is winner}
+        for c in candidates
+    ]
+    if winner is None:
+        result["note"] = f"no candidate scored {settings['score_floor']} or more"
+        return result
+    result["note"] = f"{winner['source']} image scored {winner['vision_score']:g}"
+    result["fields"] = {
+        "image_url": winner["url"],
+        "image_thumb_url": winner["_thumb_url"],
+        "image_alt": winner["title"] or article["title"],
+        "image_attribution": winner["attribution"],
+    }
+    if winner.get("download_location"):
+        track_unsplash_download(settings["unsplash"], winner["download_location"], agent)
+    return result
+
+
+def track_unsplash_download(settings, url, agent):
+    """Unsplash's guidelines: report a photo that gets used to its download endpoint."""
+    try:
+        requests.get(
+            url,
+            headers={"Authorization": f"Client-ID {settings['key']}", "User-Agent": agent},
+            timeout=5,
+        )
+    except requests.RequestException as e:
+        log.warning("unsplash download tracking failed: %s", describe(e))
