@@ -1,0 +1,44 @@
+"""Fixtures for the VM lane: one QEMU guest for the whole session, and the alloy stand-in repo.
+
+Tests that use them live in this directory and carry the `vm` marker
+(`pytestmark = pytest.mark.vm`), so `pytest -m "not vm"` skips the slow lane.
+"""
+
+import shutil
+
+import pytest
+from alloy_standin import AlloyRepo
+from vm import QEMU, TestVM
+
+
+def pytest_configure(config):
+    # Also declared in pyproject.toml; repeated so this directory runs on its own.
+    config.addinivalue_line("markers", "vm: runs the toolkit against a real QEMU virtual machine (slow)")
+
+
+@pytest.fixture(scope="session")
+def vm():
+    """A booted guest shared by the session (tests may change it; order them so that works)."""
+    if shutil.which(QEMU) is None:
+        pytest.skip(f"{QEMU} not installed: run scripts/system-deps.sh")
+    with TestVM() as guest:
+        yield guest
+
+
+ALLOY_STANDIN_USED = pytest.StashKey[bool]()
+
+
+@pytest.fixture(scope="session")
+def alloy_repo(request):
+    """The stand-in `alloy` package served on the host; `.apt_line` is for the guest."""
+    with AlloyRepo() as repo:
+        request.config.stash[ALLOY_STANDIN_USED] = True
+        yield repo
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    # Say it in the test output too, not only in the README.
+    if config.stash.get(ALLOY_STANDIN_USED, False):
+        terminalreporter.write_line(
+            "NOTE: Grafana Alloy was a stand-in package (tests/vm/alloy_standin.py); the real Alloy binary was not run."
+        )

@@ -1,0 +1,325 @@
+"""A throw-away Debian VM for testing the deployment toolkit against a real server.
+
+The VM is QEMU with software emulation (TCG; never KVM here, see TESTBED.md), booting
+the cached image that build-image.sh makes. Each TestVM gets its own copy-on-write
+overlay in a temporary directory, so the cached image never changes and several VMs can
+run at once. SSH (guest 22) and HTTP (guest 80) are forwarded to free ports on the
+host's loopback.
+
+    with TestVM() as vm:
+        vm.ssh("systemctl is-system-running --wait")
+        env = vm.inventory_env()   # OCI_HOST, OCI_USER, OCI_SSH_KEY_PATH, OCI_SSH_PORT
+
+From a shell:
+
+    python tests/vm/vm.py build             # build the image only
+    python tests/vm/vm.py up                # boot, print `export` lines, stop on Ctrl-C
+    python tests/vm/vm.py up --detach       # boot and leave it running
+    python tests/vm/vm.py down WORKDIR      # stop a detached VM
+
+Standard library only.
+"""
+
+import argparse
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BUILD_SCRIPT = HERE / "build-image.sh"
+CACHE_ROOT = Path(os.environ.get("MILESAHEAD_TESTVM_CACHE", "/var/cache/milesahead-testvm"))
+QEMU = "qemu-system-x86_64"
+
+
+class VMError(RuntimeError):
+    """The VM did not boot, or stopped answering."""
+
+
+class SSHError(subprocess.CalledProcessError):
+    """A command run over SSH failed; the message carries its output."""
+
+    def __str__(self):
+        return (
+            f"ssh command {self.cmd[-1]!r} exited with {self.returncode}\n"
+            f"--- stdout ---\n{self.stdout}--- stderr ---\n{self.stderr}"
+        )
+
+
+# --- image --------------------------------------------------------------------
+
+
+def image_dir():
+    """The cache directory for the current build script (its sha256 names it)."""
+    digest = hashlib.sha256(BUILD_SCRIPT.read_bytes()).hexdigest()
+    return CACHE_ROOT / digest
+
+
+def ensure_image():
+    """Return the image directory, building the image first if it is missing."""
+    path = image_dir()
+    if not (path / "base.qcow2").exists():
+        # The script locks, builds in a temp dir and renames into place; it is
+        # safe when two test runs get here at the same time.
+        subprocess.run([str(BUILD_SCRIPT)], check=True, stdout=subprocess.DEVNULL)
+    return path
+
+
+def free_port():
+    """A port that is free on 127.0.0.1 right now (the kernel picks it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _tail(path, lines=40):
+    try:
+        text = Path(path).read_text(errors="replace")
+    except FileNotFoundError:
+        return "(no console log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+# --- the VM -------------------------------------------------------------------
+
+
+class TestVM:
+    """One booted guest; use as a context manager, or call start() and stop()."""
+
+    __test__ = False  # a class named Test* is not a pytest test class
+    host = "127.0.0.1"
+    user = "ubuntu"
+
+    def __init__(self, memory_mb=2048, cpus=2, boot_timeout=180):
+        self.memory_mb = memory_mb
+        self.cpus = cpus
+        self.boot_timeout = boot_timeout
+        self.workdir = None
+        self.pid = None
+        self.ssh_port = None
+        self.http_port = None
+        self.key_path = None
+        self.console_log = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # lifetime
+
+    def start(self):
+        """Boot a fresh overlay of the cached image and wait until SSH answers."""
+        image = ensure_image()
+        self.key_path = str(image / "id_ed25519")
+        self.workdir = Path(tempfile.mkdtemp(prefix="milesahead-vm-"))
+        self.console_log = str(self.workdir / "console.log")
+        overlay = self.workdir / "run.qcow2"
+        subprocess.run(
+            ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2"]
+            + ["-b", str(image / "base.qcow2"), str(overlay)],
+            check=True,
+        )
+        try:
+            self._launch(image, overlay)
+            self.wait_for_ssh(self.boot_timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _launch(self, image, overlay):
+        # A port picked by free_port() can be taken by someone else before QEMU binds
+        # it; QEMU then exits at once, so try again with new ports.
+        for _attempt in range(5):
+            self.ssh_port, self.http_port = free_port(), free_port()
+            pidfile = self.workdir / "vm.pid"
+            argv = [
+                QEMU,
+                "-name", f"milesahead-testvm,process=milesahead-testvm-{self.ssh_port}",
+                "-accel", "tcg,thread=multi", "-cpu", "max",
+                "-smp", str(self.cpus), "-m", str(self.memory_mb),
+                "-kernel", str(image / "vmlinuz"), "-initrd", str(image / "initrd.img"),
+                "-append", "root=/dev/vda rw console=ttyS0 net.ifnames=0",
+                "-drive", f"file={overlay},if=virtio,format=qcow2",
+                "-netdev", "user,id=net0"
+                f",hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22"
+                f",hostfwd=tcp:127.0.0.1:{self.http_port}-:80",
+                "-device", "virtio-net-pci,netdev=net0",
+                "-device", "virtio-rng-pci",  # entropy, or sshd key generation stalls
+                "-display", "none", "-serial", f"file:{self.console_log}",
+                "-daemonize", "-pidfile", str(pidfile),
+            ]  # fmt: skip
+            result = subprocess.run(argv, capture_output=True, text=True)
+            if result.returncode == 0:
+                self.pid = int(pidfile.read_text())
+                return
+            if "hostfwd" not in result.stderr and "forwarding" not in result.stderr:
+                break
+        raise VMError(f"qemu failed to start:\n{result.stderr}")
+
+    def stop(self, keep_workdir=False):
+        """Kill QEMU and delete the overlay (and the work directory)."""
+        if self.pid and _alive(self.pid) and self._is_our_qemu(self.pid):
+            os.kill(self.pid, signal.SIGTERM)
+            for _ in range(50):
+                if not _alive(self.pid):
+                    break
+                time.sleep(0.1)
+            else:
+                os.kill(self.pid, signal.SIGKILL)
+        self.pid = None
+        if self.workdir and self.workdir.exists():
+            if keep_workdir:
+                (self.workdir / "run.qcow2").unlink(missing_ok=True)
+            else:
+                shutil.rmtree(self.workdir)
+
+    def _is_our_qemu(self, pid):
+        # Guard against a recycled pid: the process must be QEMU using our overlay.
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except FileNotFoundError:
+            return False
+        return str(self.workdir).encode() in cmdline
+
+    # talking to the guest
+
+    def ssh_argv(self, connect_timeout=10):
+        """The ssh command line (without the remote command) for this guest."""
+        return [
+            "ssh", "-i", self.key_path, "-p", str(self.ssh_port),
+            "-o", "UserKnownHostsFile=/dev/null",  # host keys are new on every boot
+            "-o", "StrictHostKeyChecking=no",
+            "-o", "BatchMode=yes",
+            "-o", "LogLevel=ERROR",
+            "-o", f"ConnectTimeout={connect_timeout}",
+            "-o", "ServerAliveInterval=15",
+            f"{self.user}@{self.host}",
+        ]  # fmt: skip
+
+    def ssh(self, cmd, check=True, timeout=300, input=None):
+        """Run a shell command in the guest as `ubuntu`; raise SSHError if check fails."""
+        argv = self.ssh_argv() + [cmd]
+        result = subprocess.run(argv, capture_output=True, text=True, input=input, timeout=timeout)
+        if check and result.returncode != 0:
+            raise SSHError(result.returncode, argv, result.stdout, result.stderr)
+        return result
+
+    def wait_for_ssh(self, timeout=180):
+        """Poll until `ssh true` works; raise VMError with the console tail if not."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not _alive(self.pid):
+                raise VMError(f"qemu exited during boot; console:\n{_tail(self.console_log)}")
+            try:
+                if self.ssh("true", check=False, timeout=20).returncode == 0:
+                    return
+            except subprocess.TimeoutExpired:
+                pass
+            time.sleep(1)
+        raise VMError(f"no SSH after {timeout} s; console:\n{_tail(self.console_log)}")
+
+    def boot_id(self):
+        return self.ssh("cat /proc/sys/kernel/random/boot_id").stdout.strip()
+
+    def reboot(self, timeout=180):
+        """Reboot the guest and wait until it is back (a new boot id answers over SSH)."""
+        before = self.boot_id()
+        # ssh may report the dropped connection as an error; the boot id decides.
+        self.ssh("sudo systemctl reboot", check=False, timeout=30)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(2)
+            try:
+                result = self.ssh("cat /proc/sys/kernel/random/boot_id", check=False, timeout=20)
+            except subprocess.TimeoutExpired:
+                continue
+            if result.returncode == 0 and result.stdout.strip() != before:
+                return
+        raise VMError(f"guest did not come back within {timeout} s; console:\n{_tail(self.console_log)}")
+
+    def inventory_env(self):
+        """Environment variables that point the toolkit's inventory at this guest."""
+        return {
+            "OCI_HOST": self.host,
+            "OCI_USER": self.user,
+            "OCI_SSH_KEY_PATH": self.key_path,
+            "OCI_SSH_PORT": str(self.ssh_port),
+        }
+
+
+# --- command line -------------------------------------------------------------
+
+
+def _print_exports(vm):
+    env = vm.inventory_env() | {
+        "TESTVM_HTTP_PORT": str(vm.http_port),
+        "TESTVM_WORKDIR": str(vm.workdir),
+    }
+    for name, value in env.items():
+        print(f"export {name}={value}")
+    print(f"# ssh:  {' '.join(vm.ssh_argv())}")
+    print(f"# http: http://127.0.0.1:{vm.http_port}/   console: {vm.console_log}")
+
+
+def _down(workdir):
+    workdir = Path(workdir).resolve()
+    pidfile = workdir / "vm.pid"
+    if not pidfile.exists():
+        sys.exit(f"no vm.pid in {workdir}")
+    vm = TestVM()
+    vm.workdir, vm.pid = workdir, int(pidfile.read_text())
+    vm.stop()
+    print(f"stopped and removed {workdir}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("build", help="build the image into the cache (if missing) and print its directory")
+    up = sub.add_parser("up", help="boot a VM and print its settings as shell export lines")
+    up.add_argument("--detach", action="store_true", help="leave it running; stop it with `down WORKDIR`")
+    down = sub.add_parser("down", help="stop a VM started with `up --detach`")
+    down.add_argument("workdir")
+    args = parser.parse_args(argv)
+
+    if args.command == "build":
+        print(ensure_image())
+    elif args.command == "down":
+        _down(args.workdir)
+    else:
+        vm = TestVM()
+        started = time.monotonic()
+        vm.start()
+        print(f"# booted in {time.monotonic() - started:.0f} s")
+        _print_exports(vm)
+        if args.detach:
+            print(f"# stop with: python {sys.argv[0]} down {vm.workdir}")
+            return
+        print("# Ctrl-C stops the VM", flush=True)
+        try:
+            signal.pause()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            vm.stop()
+
+
+if __name__ == "__main__":
+    main()
