@@ -470,3 +470,34 @@ def test_card_page_has_verdict_and_sections(visits, site, size):
     assert recent.get_by_role("link", name=re.compile("Sapphire Reserve welcome bonus")).is_visible()
     verdict, first = box(page, ".verdict"), box(page, ".card-section")
     assert verdict["y"] + verdict["height"] <= first["y"], "the verdict comes before the sections"
+
+
+# --- The desk ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_admin_login(fresh_visit, site, size):
+    v = fresh_visit(size)
+    page = v.open(site[1]["admin-login"])
+    check_page(v, "admin-login")
+    assert page.get_by_label("Password").is_visible()
+    assert page.get_by_role("button", name="Log in").is_visible()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_admin_review(fresh_visit, site, size):
+    v = fresh_visit(size)
+    page = v.open(site[1]["admin-login"] + "?next=" + site[1]["admin-review"])
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Log in").click()
+    assert page.url == site[0] + site[1]["admin-review"], "login did not return to the review page"
+    page.frame_locator("iframe.preview").locator("h1").wait_for()
+    v.settle()
+    check_page(v, "admin-review")
+    assert page.locator("h1").inner_text() == DRAFT["title"]
+    for button in ("Approve and publish", "Request revision", "Reject"):
+        assert page.get_by_role("button", name=button).is_visible(), button
+    preview = page.frame_locator("iframe.preview")
+    assert preview.locator("h1").inner_text() == DRAFT["title"]
+    assert preview.locator("aside.article-side").is_visible()
