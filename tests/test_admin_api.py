@@ -1,0 +1,150 @@
+"""The desk's JSON API: same actions and rules, session + CSRF header or a bearer token."""
+
+import json
+import sys
+import types
+
+import pytest
+from admin_support import csrf_token, desk_config, login, make_article, password_hash  # noqa: F401
+
+import store
+import workflow
+
+TOKEN = "t0ken-" + "a" * 40
+
+
+@pytest.fixture
+def config(config, password_hash):  # noqa: F811
+    config["admin"]["api_token"] = TOKEN
+    return desk_config(config, password_hash)
+
+
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def test_without_credentials_everything_is_401_json(client, conn):
+    article_id = make_article(conn)
+    for path in ("/api/admin/articles", f"/api/admin/articles/{article_id}", "/api/admin/runs"):
+        assert client.get(path, status=401).json["status"] == 401
+    client.post_json(f"/api/admin/articles/{article_id}/approve", {}, status=401)
+    assert store.get_article(conn, article_id)["status"] == "draft"
+
+
+@pytest.mark.parametrize("header", ["Bearer wrong", f"Basic {TOKEN}", "Bearer ", f"Bearer {TOKEN}x"])
+def test_a_wrong_token_is_401(client, header):
+    client.get("/api/admin/articles", headers={"Authorization": header}, status=401)
+
+
+def test_no_configured_token_means_no_token_login(config, client):
+    config["admin"]["api_token"] = ""
+    client.get("/api/admin/articles", headers={"Authorization": "Bearer "}, status=401)
+
+
+def test_wrong_tokens_are_throttled_too(client):
+    for _ in range(5):
+        client.get("/api/admin/articles", headers={"Authorization": "Bearer guess"}, status=401)
+    response = client.get("/api/admin/articles", headers=BEARER, status=429)
+    assert response.headers["Retry-After"]
+
+
+def test_token_scripts_the_whole_desk(client, conn):
+    article_id = make_article(conn)
+    listing = client.get("/api/admin/articles?status=draft", headers=BEARER).json
+    assert listing["counts"]["draft"] == 1
+    assert [a["id"] for a in listing["articles"]] == [article_id]
+    detail = client.get(f"/api/admin/articles/{article_id}", headers=BEARER).json
+    assert detail["allowed_transitions"] == ["approved", "rejected", "revision_requested"]
+    assert detail["revisions"][0]["number"] == 1
+    edited = client.post_json(
+        f"/api/admin/articles/{article_id}/edit", {"tldr": "Edited by script.", "note": "api"}, headers=BEARER
+    ).json
+    assert edited["tldr"] == "Edited by script." and edited["changed"] == ["tldr"]
+    diff = client.get(f"/api/admin/articles/{article_id}/diff", headers=BEARER).json
+    assert (diff["from"], diff["to"]) == (1, 2)
+    assert [c["field"] for c in diff["changes"]] == ["tldr"]
+    moved = client.post_json(
+        f"/api/admin/articles/{article_id}/transition",
+        {"to": "revision_requested", "feedback": "More detail."},
+        headers=BEARER,
+    ).json
+    assert moved["status"] == "revision_requested"
+    event = workflow.events(conn, article_id)[-1]
+    assert (event["actor"], event["feedback"]) == ("editor (api token)", "More detail.")
+
+
+def test_refused_moves_are_409_with_the_current_state(client, conn):
+    article_id = make_article(conn, status="rejected")
+    response = client.post_json(f"/api/admin/articles/{article_id}/approve", {}, headers=BEARER, status=409).json
+    assert response["current"] == "rejected" and response["target"] == "approved"
+    assert "is rejected" in response["message"]
+    response = client.post_json(
+        f"/api/admin/articles/{article_id}/transition", {"to": "nonsense"}, headers=BEARER, status=400
+    ).json
+    assert "unknown status" in response["message"]
+    client.post_json("/api/admin/articles/999/approve", {}, headers=BEARER, status=404)
+
+
+def test_session_callers_need_the_csrf_header_on_posts(client, conn):
+    article_id = make_article(conn)
+    login(client)
+    client.post_json(f"/api/admin/articles/{article_id}/approve", {}, status=403)
+    client.post_json(f"/api/admin/articles/{article_id}/approve", {}, headers={"X-CSRF-Token": "forged"}, status=403)
+    assert store.get_article(conn, article_id)["status"] == "draft"
+    token = csrf_token(client)
+    response = client.post_json(f"/api/admin/articles/{article_id}/approve", {}, headers={"X-CSRF-Token": token})
+    assert response.json["status"] == "approved"
+    assert workflow.events(conn, article_id)[-1]["actor"] == "editor"
+
+
+def test_invalid_json_is_a_400_not_a_traceback(client, conn):
+    article_id = make_article(conn)
+    response = client.post(
+        f"/api/admin/articles/{article_id}/edit",
+        "{not json",
+        headers=dict(BEARER, **{"Content-Type": "application/json"}),
+        status=400,
+    )
+    assert response.json["status"] == 400
+
+
+def test_runs_are_listed_from_the_table(client, conn):
+    conn.execute(
+        "INSERT INTO pipeline_runs (trigger, status, started_at, finished_at, counts, errors)"
+        " VALUES ('schedule', 'partial', '2026-11-27T10:00:00+00:00', '2026-11-27T10:02:00+00:00', ?, ?)",
+        (json.dumps({"articles": 2}), json.dumps(["feed x timed out"])),
+    )
+    runs = client.get("/api/admin/runs", headers=BEARER).json
+    assert runs["runs"][0]["counts"] == {"articles": 2}
+    assert runs["runs"][0]["errors"] == ["feed x timed out"]
+
+
+def fake_pipeline(configured=True, reason=""):
+    module = types.ModuleType("pipeline")
+    module.calls = []
+    module.is_configured = lambda config: (configured, reason)
+
+    def trigger_run(config, trigger="admin"):
+        module.calls.append(trigger)
+        return "Run started."
+
+    module.trigger_run = trigger_run
+    return module
+
+
+def test_trigger_starts_a_run_when_the_pipeline_is_configured(client, monkeypatch):
+    pipeline = fake_pipeline()
+    monkeypatch.setitem(sys.modules, "pipeline", pipeline)
+    response = client.post_json("/api/admin/runs", {}, headers=BEARER, status=202).json
+    assert response == {"started": True, "message": "Run started."}
+    assert pipeline.calls == ["admin"]
+
+
+def test_trigger_says_why_when_it_cannot_run(client, monkeypatch):
+    pipeline = fake_pipeline(False, "no LLM API key (llm.api_key)")
+    monkeypatch.setitem(sys.modules, "pipeline", pipeline)
+    response = client.post_json("/api/admin/runs", {}, headers=BEARER, status=409).json
+    assert "no LLM API key" in response["message"] and pipeline.calls == []
+    monkeypatch.setitem(sys.modules, "pipeline", None)  # not installed at all
+    response = client.post_json("/api/admin/runs", {}, headers=BEARER, status=409).json
+    assert "not installed" in response["message"]
+    assert client.get("/api/admin/runs", headers=BEARER).json["configured"] is False
