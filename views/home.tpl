@@ -1,6 +1,7 @@
 % rebase('base')
 <h1 class="page-heading">{{heading}}</h1>
 % if articles:
+<p class="lede">{{description}}</p>
 <div class="items">
   % for article in articles:
   % include('article_item', article=article)
