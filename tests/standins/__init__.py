@@ -97,7 +97,7 @@ def use_llm(config, standin, **overrides):
     config["llm"].update(
         base_url=standin.base_url,
         api_key=standin.api_key or "",
-        timeout_seconds=1.0,
+        timeout_seconds=2,
         backoff_seconds=0.01,
         max_wait_seconds=5.0,
         max_retries=3,

@@ -13,6 +13,8 @@ is not JSON), "garbage" (a well-formed reply whose content is nonsense).
 Without a fault the reply comes from `newsroom`, a deterministic fake model that
 reads the prompt's `Task:` line and answers in the documented contract;
 `overrides[task]` replaces one task's answer (a string or a function of the request).
+`hold_from = N` holds the Nth request and all later ones until `released.set()`
+(a run can be killed at a known point).
 """
 
 import base64
@@ -35,9 +37,9 @@ class OpenAIStandin(Standin):
         self.slow_seconds = slow_seconds
         self.faults = []
         self.overrides = {}
-        self.block = threading.Event()  # set() to hold every reply until released
-        self.block.set()
         self.tasks = []
+        self.hold_from = None  # hold the Nth request (1-based) and every later one...
+        self.released = threading.Event()  # ...until this is set
 
     @property
     def base_url(self):
@@ -56,8 +58,10 @@ class OpenAIStandin(Standin):
         task = task_of(messages)
         with self.lock:
             self.tasks.append(task)
+            number = len(self.tasks)
             fault = self.faults.pop(0) if self.faults else None
-        self.block.wait(30)
+        if self.hold_from and number >= self.hold_from:
+            self.released.wait(30)
         if fault == "429":
             return handler.reply(
                 429,

@@ -1,0 +1,618 @@
+"""The content pipeline: news feeds in, checked draft articles with the right image out.
+
+    python pipeline.py [--config PATH] run       # one full run now
+    python pipeline.py [--config PATH] scan      # fetch feeds and group stories; no model calls
+    python pipeline.py [--config PATH] status    # configuration, lock, recent runs, queues
+
+A run: fetch feeds (conditional GETs) -> store new items once -> group them
+into stories (feeds.py) -> for each new story citing 2+ sites, newest first, at
+most pipeline.max_stories_per_run: write, critique, revise once if the critic
+listed issues (keeping the better-scored version), fill missing key details and
+links, write the persona's take, find an image (images.py), and store a `draft`
+in one transaction -> then revise every `revision_requested` article with the
+editor's feedback, re-score it and move it to `pending` as a new revision.
+
+One run at a time: an fcntl lock on <database dir>/pipeline.lock, which the
+kernel releases when the process dies, so a crash never leaves it stuck; a run
+row still marked `running` from a dead process is marked `interrupted` by the
+next run. Nothing is written for a story until its article is complete, so a
+killed run leaves no half-written article. A failing story, feed, image source
+or revision is recorded in the run's errors and the run goes on.
+
+Sections: configuration, the lock, run records, stories, editor feedback,
+entry points (run, scan, trigger_run, start_scheduler), status, CLI.
+"""
+
+import argparse
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from collections import Counter
+
+import requests
+
+import config as configuration
+import feeds
+import images
+import llm
+import metrics
+import store
+import writer
+
+log = logging.getLogger("milesahead.pipeline")
+
+
+class NotConfigured(Exception):
+    """The pipeline lacks what it needs to run (the message says what)."""
+
+
+class RunInProgress(Exception):
+    """Another run holds the lock."""
+
+
+# --- Configuration -----------------------------------------------------------
+
+
+def is_configured(config):
+    """(True, summary) when a run can start, else (False, what to set)."""
+    if not config["llm"]["api_key"]:
+        return False, (
+            "no LLM API key: set llm.api_key in the config (normally ${NVIDIA_API_KEY}, "
+            "so export NVIDIA_API_KEY). Nothing runs without it."
+        )
+    problem = feeds_problem(config)
+    if problem:
+        return False, problem
+    count = len(config["pipeline"]["feeds"])
+    return True, f"{count} feed{'s' if count != 1 else ''}; models at {config['llm']['base_url']}"
+
+
+def feeds_problem(config):
+    entries = config["pipeline"]["feeds"]
+    if not entries:
+        return "no feeds: list RSS or Atom feeds under pipeline.feeds (a name and a url each)."
+    for n, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not str(entry.get("url", "")).startswith(("http://", "https://")):
+            return f"pipeline.feeds[{n}] needs a url starting with http:// or https://"
+    return None
+
+
+# --- The lock ----------------------------------------------------------------
+
+
+def lock_path(config):
+    return os.path.join(os.path.dirname(os.path.abspath(config["database"]["path"])), "pipeline.lock")
+
+
+class RunLock:
+    """An exclusive flock on a file holding the owner's PID; the kernel drops it with the process.
+
+    flock locks belong to the open file, so a second RunLock in the same process
+    (the scheduler and the admin button, say) is refused too.
+    """
+
+    def __init__(self, path):
+        self.path = path
+        self.fd = None
+
+    def acquire(self):
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return True
+
+    def release(self):
+        if self.fd is not None:
+            os.ftruncate(self.fd, 0)
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+    def holder(self):
+        """PID of the process holding the lock, or None when it is free."""
+        if self.fd is not None:
+            return os.getpid()
+        probe = RunLock(self.path)
+        if probe.acquire():
+            probe.release()
+            return None
+        try:
+            with open(self.path) as f:
+                return int(f.read().strip() or 0) or -1
+        except (OSError, ValueError):
+            return -1
+
+
+# --- Run records -------------------------------------------------------------
+
+
+class Run:
+    """One pipeline_runs row: stage timings, counts and errors, saved as they happen."""
+
+    def __init__(self, conn, run_id):
+        self.conn = conn
+        self.id = run_id
+        self.stages = {}
+        self.counts = Counter()
+        self.errors = []
+
+    @classmethod
+    def start(cls, conn, trigger):
+        with store.transaction(conn):
+            stale = conn.execute("SELECT id, errors FROM pipeline_runs WHERE status = 'running'").fetchall()
+            for row in stale:
+                errors = json.loads(row["errors"]) + ["the process running this run stopped before it finished"]
+                conn.execute(
+                    "UPDATE pipeline_runs SET status = 'interrupted', finished_at = ?, errors = ? WHERE id = ?",
+                    (store.now(), json.dumps(errors), row["id"]),
+                )
+            run_id = conn.execute(
+                "INSERT INTO pipeline_runs (trigger, started_at) VALUES (?, ?)", (trigger, store.now())
+            ).lastrowid
+        if stale:
+            metrics.PIPELINE_RUNS.labels(outcome="interrupted").inc(len(stale))
+        return cls(conn, run_id)
+
+    @contextlib.contextmanager
+    def stage(self, name):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - started
+            self.stages[name] = round(self.stages.get(name, 0) + elapsed, 3)
+            metrics.PIPELINE_DURATION.labels(stage=name).observe(elapsed)
+            self.save()
+
+    def count(self, name, n=1):
+        self.counts[name] += n
+
+    def error(self, message):
+        log.warning("run %s: %s", self.id, message)
+        self.errors.append(message)
+
+    def save(self, status=None):
+        sets = "stages = ?, counts = ?, errors = ?"
+        values = [json.dumps(self.stages), json.dumps(dict(self.counts)), json.dumps(self.errors)]
+        if status:
+            sets += ", status = ?, finished_at = ?"
+            values += [status, store.now()]
+        with store.transaction(self.conn):
+            # `sets` is one of two literals above
+            self.conn.execute(f"UPDATE pipeline_runs SET {sets} WHERE id = ?", [*values, self.id])  # noqa: S608
+
+    def finish(self, status=None):
+        status = status or ("partial" if self.errors else "ok")
+        self.save(status)
+        metrics.PIPELINE_RUNS.labels(outcome=status).inc()
+        return status
+
+
+# --- Stories -----------------------------------------------------------------
+
+
+def fetch_feeds(conn, config, run):
+    timeout = float(config["pipeline"]["fetch_timeout_seconds"])
+    agent = images.user_agent(config)
+    session = requests.Session()
+    for source in feeds.sync_sources(conn, config["pipeline"]["feeds"]):
+        result = feeds.fetch(conn, source, session, timeout, agent)
+        run.count(f"feeds_{result['status']}")
+        run.count("items_new", result["new"])
+        run.count("items_duplicate", result["duplicates"])
+        if result["error"]:
+            run.error(f"feed {result['error']}")
+
+
+def stories_to_write(conn, limit):
+    """New stories newest first, then ones that failed before (a transient failure gets another go)."""
+    rows = conn.execute(
+        "SELECT id FROM clusters WHERE status IN ('new', 'failed') AND article_id IS NULL"
+        " ORDER BY status = 'failed', id DESC LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [r["id"] for r in rows]
+
+
+def write_story(conn, config, client, run, cluster_id):
+    """Write, check, illustrate and store one story as a draft. Returns the article id."""
+    done = conn.execute("SELECT id FROM articles WHERE cluster_id = ?", (cluster_id,)).fetchone()
+    if done:  # stored by a run that died before marking its cluster
+        mark_cluster(conn, cluster_id, "generated", article_id=done["id"])
+        return done["id"]
+    story = feeds.story(conn, cluster_id)
+    label = f"story {cluster_id} ({story['title'][:60]})"
+    with run.stage("generate"):
+        article = writer.write_article(client, story)
+        verdict = writer.critique(client, story, article)
+        if verdict["issues"]:
+            try:
+                revised = writer.revise_article(client, story, article, verdict["issues"])
+                second = writer.critique(client, story, revised)
+            except llm.LLMError as e:
+                run.error(f"{label}: revision skipped, keeping the first version: {e}")
+            else:
+                run.count("critic_revisions")
+                if second["score"] >= verdict["score"]:
+                    article, verdict = revised, second
+        if not article["key_details"] or not article["links"]:
+            try:
+                extra = writer.fill_details(client, story, article)
+            except llm.LLMError as e:
+                run.error(f"{label}: key details and links not filled: {e}")
+            else:
+                article["key_details"] = article["key_details"] or extra["key_details"]
+                article["links"] = article["links"] or extra["links"]
+        try:
+            take = writer.persona_take(client, config["site"]["persona_name"], article)
+        except llm.LLMError as e:
+            run.error(f"{label}: no persona take: {e}")
+            take = ""
+    with run.stage("image"):
+        found = images.find_image(config, client, article)
+    run.count("images_found" if found["fields"] else "images_none")
+    sources = [{"title": i["title"], "url": i["url"], "site": i["site"]} for i in story["items"]]
+    article_id = store.insert_article(
+        conn,
+        author="pipeline",
+        note=f"written from {len(sources)} sources; critic {verdict['score']:g}/10; image: {found['note']}",
+        status="draft",
+        type=story["type"],
+        title=article["title"],
+        tldr=article["tldr"],
+        key_details=article["key_details"],
+        body_html=article["body_html"],
+        links=article["links"],
+        sources=sources,
+        persona_take=take,
+        critic_score=verdict["score"],
+        critic_issues=verdict["issues"],
+        image_candidates=found["candidates"],
+        cluster_id=cluster_id,
+        **found["fields"],
+    )
+    mark_cluster(conn, cluster_id, "generated", article_id=article_id)
+    metrics.CRITIC_SCORE.observe(verdict["score"])
+    return article_id
+
+
+def mark_cluster(conn, cluster_id, status, article_id=None, error=""):
+    with store.transaction(conn):
+        conn.execute(
+            "UPDATE clusters SET status = ?, article_id = COALESCE(?, article_id), error = ?, updated_at = ?"
+            " WHERE id = ?",
+            (status, article_id, error[:1000], store.now(), cluster_id),
+        )
+
+
+def write_stories(conn, config, client, run):
+    for cluster_id in stories_to_write(conn, config["pipeline"]["max_stories_per_run"]):
+        try:
+            write_story(conn, config, client, run, cluster_id)
+        except llm.LLMError as e:
+            reason = str(e)
+        except Exception as e:  # a bug in one story must not cost the others
+            log.exception("story %s failed", cluster_id)
+            reason = f"{type(e).__name__}: {e}"
+        else:
+            run.count("drafts_written")
+            continue
+        run.count("stories_failed")
+        run.error(f"story {cluster_id}: {reason}")
+        mark_cluster(conn, cluster_id, "failed", error=reason)
+
+
+# --- Editor feedback ---------------------------------------------------------
+
+
+def revise_requested(conn, config, client, run):
+    """Every article the editor sent back: revise with the feedback, re-score, move to pending."""
+    import workflow  # the desk's state machine; imported late so feeds-only tools need not load it
+
+    persona = config["site"]["persona_name"]
+    rows = conn.execute("SELECT id FROM articles WHERE status = 'revision_requested' ORDER BY updated_at").fetchall()
+    for row in rows:
+        article = store.get_article(conn, row["id"])
+        try:
+            revised = writer.revise_for_editor(client, persona, article, article["feedback"])
+            verdict = writer.critique_revision(client, {**article, **revised})
+            fields = {
+                "title": revised["title"],
+                "tldr": revised["tldr"] or article["tldr"],
+                "body_html": revised["body_html"],
+                "key_details": revised["key_details"] or article["key_details"],
+                "links": revised["links"] or article["links"],
+                "persona_take": revised.get("persona_take") or article["persona_take"],
+                "critic_score": verdict["score"],
+                "critic_issues": verdict["issues"],
+            }
+            note = f"revised for the editor's feedback; critic {verdict['score']:g}/10"
+            workflow.revise(conn, article["id"], "pipeline", note=note, to_status="pending", **fields)
+        except (llm.LLMError, workflow.TransitionRefused) as e:
+            run.count("revisions_failed")
+            run.error(f"revision of article {article['id']}: {e}")
+        except Exception as e:  # same rule as stories: one bad article never stops the rest
+            log.exception("revision of article %s failed", article["id"])
+            run.count("revisions_failed")
+            run.error(f"revision of article {article['id']}: {type(e).__name__}: {e}")
+        else:
+            run.count("revisions_done")
+            metrics.CRITIC_SCORE.observe(verdict["score"])
+
+
+# --- Entry points ------------------------------------------------------------
+
+
+def run(config, trigger="cli"):
+    """One full run in this thread. Returns its run id.
+
+    Raises NotConfigured (nothing is done at all) or RunInProgress.
+    """
+    configured, reason = is_configured(config)
+    if not configured:
+        raise NotConfigured(reason)
+    lock = RunLock(lock_path(config))
+    if not lock.acquire():
+        raise RunInProgress(in_progress_message(config, lock))
+    try:
+        return execute(config, trigger, write=True)
+    finally:
+        lock.release()
+
+
+def scan(config):
+    """Fetch feeds and group stories, calling no model. Returns the run id."""
+    problem = feeds_problem(config)
+    if problem:
+        raise NotConfigured(problem)
+    lock = RunLock(lock_path(config))
+    if not lock.acquire():
+        raise RunInProgress(in_progress_message(config, lock))
+    try:
+        return execute(config, "scan", write=False)
+    finally:
+        lock.release()
+
+
+def execute(config, trigger, write, lock=None):
+    """The run itself (the caller holds the lock; released here when handed over)."""
+    try:
+        conn = store.connect(config["database"]["path"])
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    try:
+        store.migrate(conn)
+        run_record = Run.start(conn, trigger)
+        started = time.perf_counter()
+        try:
+            with run_record.stage("fetch"):
+                fetch_feeds(conn, config, run_record)
+            with run_record.stage("cluster"):
+                grouped = feeds.cluster(conn, config["pipeline"])
+                run_record.count("stories_new", len(grouped["stories"]))
+                run_record.count("items_joined_stories", grouped["attached"])
+            if write:
+                client = llm.Client(config)
+                write_stories(conn, config, client, run_record)
+                with run_record.stage("feedback"):
+                    revise_requested(conn, config, client, run_record)
+                run_record.count("llm_requests", client.stats["requests"])
+                run_record.count("llm_cache_hits", client.stats["cache_hits"])
+        except Exception as e:
+            log.exception("run %s failed", run_record.id)
+            run_record.error(f"run failed: {type(e).__name__}: {e}")
+            run_record.stages["total"] = round(time.perf_counter() - started, 3)
+            run_record.finish("failed")
+        except BaseException:  # Ctrl-C or SystemExit from SIGTERM: say so, then stop
+            run_record.error("stopped by a signal")
+            run_record.finish("interrupted")
+            raise
+        else:
+            elapsed = time.perf_counter() - started
+            run_record.stages["total"] = round(elapsed, 3)
+            metrics.PIPELINE_DURATION.labels(stage="total").observe(elapsed)
+            run_record.finish()
+        return run_record.id
+    finally:
+        conn.close()
+        if lock is not None:
+            lock.release()
+
+
+def in_progress_message(config, lock):
+    pid = lock.holder()
+    who = f" (process {pid})" if pid and pid > 0 else ""
+    return f"a pipeline run is already in progress{who}; try again when it finishes"
+
+
+def trigger_run(config, trigger="admin"):
+    """Start a run in a background thread; returns a sentence saying what happened."""
+    configured, reason = is_configured(config)
+    if not configured:
+        return f"Not started: {reason}"
+    lock = RunLock(lock_path(config))
+    if not lock.acquire():
+        return f"Not started: {in_progress_message(config, lock)}."
+
+    def background():
+        try:
+            execute(config, trigger, write=True, lock=lock)
+        except Exception:
+            log.exception("background pipeline run failed")
+
+    threading.Thread(target=background, name=f"pipeline-{trigger}", daemon=True).start()
+    return "Pipeline run started; it appears in the list of runs and finishes in a few minutes."
+
+
+class Scheduler:
+    """Runs the pipeline every pipeline.schedule_minutes inside the web process."""
+
+    def __init__(self, config, interval_seconds):
+        self.config = config
+        self.interval = interval_seconds
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.loop, name="pipeline-scheduler", daemon=True)
+        self.said_not_configured = False
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self, timeout=10):
+        self.stopped.set()
+        self.thread.join(timeout)
+
+    def loop(self):
+        while not self.stopped.wait(self.interval):
+            self.tick()
+
+    def tick(self):
+        try:
+            run(self.config, trigger="schedule")
+        except NotConfigured as e:
+            if not self.said_not_configured:  # once, not every interval
+                log.warning("scheduled pipeline runs are on, but the pipeline is not configured: %s", e)
+                self.said_not_configured = True
+        except RunInProgress as e:
+            log.info("scheduled run skipped: %s", e)
+        except Exception:
+            log.exception("scheduled pipeline run failed")
+
+
+def start_scheduler(config):
+    """Start the in-process schedule; None when pipeline.schedule_minutes is 0 (the default)."""
+    minutes = float(config["pipeline"]["schedule_minutes"] or 0)
+    if minutes <= 0:
+        return None
+    log.warning("pipeline runs every %g minutes in this process", minutes)
+    return Scheduler(config, minutes * 60).start()
+
+
+# --- Status ------------------------------------------------------------------
+
+
+def status_report(config):
+    """What `pipeline.py status` prints: configuration, lock, queues, recent runs."""
+    configured, reason = is_configured(config)
+    lines = [f"configured: {'yes' if configured else 'NO'} - {reason}"]
+    minutes = config["pipeline"]["schedule_minutes"]
+    lines.append(f"schedule: every {minutes} minutes in the web process" if minutes else "schedule: off")
+    pid = RunLock(lock_path(config)).holder()
+    lines.append(f"lock: held by process {pid} (a run is in progress)" if pid else "lock: free (no run in progress)")
+    conn = store.connect(config["database"]["path"])
+    try:
+        store.migrate(conn)
+        waiting = dict(conn.execute("SELECT status, COUNT(*) FROM clusters GROUP BY status").fetchall())
+        statuses = dict(conn.execute("SELECT status, COUNT(*) FROM articles GROUP BY status").fetchall())
+        lines.append(
+            "stories: {} waiting, {} failed, {} written".format(
+                waiting.get("new", 0), waiting.get("failed", 0), waiting.get("generated", 0)
+            )
+        )
+        lines.append(
+            "articles: {} drafts, {} awaiting revision, {} pending review".format(
+                statuses.get("draft", 0), statuses.get("revision_requested", 0), statuses.get("pending", 0)
+            )
+        )
+        runs = conn.execute("SELECT * FROM pipeline_runs ORDER BY id DESC LIMIT 5").fetchall()
+        lines.append("recent runs:" if runs else "recent runs: none yet")
+        for r in runs:
+            counts = json.loads(r["counts"])
+            shown = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if v)
+            lines.append(
+                f"  #{r['id']} {r['started_at']} {r['trigger']}: {r['status']}" + (f" ({shown})" if shown else "")
+            )
+            for error in json.loads(r["errors"])[:3]:
+                lines.append(f"      ! {error}")
+    finally:
+        conn.close()
+    return "\n".join(lines)
+
+
+def run_summary(config, run_id):
+    conn = store.connect(config["database"]["path"])
+    try:
+        row = conn.execute("SELECT * FROM pipeline_runs WHERE id = ?", (run_id,)).fetchone()
+    finally:
+        conn.close()
+    counts = json.loads(row["counts"])
+    lines = [f"run {run_id}: {row['status']} in {json.loads(row['stages']).get('total', 0):.1f}s"]
+    lines += [f"  {k}: {v}" for k, v in sorted(counts.items())]
+    lines += [f"  error: {e}" for e in json.loads(row["errors"])]
+    return row["status"], "\n".join(lines)
+
+
+# --- Command line ------------------------------------------------------------
+
+EXIT_NOT_CONFIGURED = 2
+EXIT_BUSY = 3
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="pipeline.py",
+        description="milesahead content pipeline: turn news feeds into checked draft articles for the editor.",
+        epilog=(
+            "Config: --config PATH, else $MILESAHEAD_CONFIG, else ./config.yaml, else built-in defaults. "
+            "Needs llm.api_key (NVIDIA_API_KEY) and pipeline.feeds. Exit status: 0 ok, 1 run failed or "
+            f"partly failed, {EXIT_NOT_CONFIGURED} not configured, {EXIT_BUSY} another run in progress."
+        ),
+    )
+    parser.add_argument("--config", metavar="PATH", help="YAML config file (see config.example.yaml)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary, not progress")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser(
+        "run",
+        help="one full run now: fetch, group, write, critique, illustrate, store drafts, revise sent-back articles",
+    )
+    commands.add_parser("scan", help="fetch feeds and group stories only; calls no model (no API key needed)")
+    commands.add_parser("status", help="configuration, lock holder, story and article queues, recent runs")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    try:
+        config = configuration.load_config(args.config)
+    except configuration.ConfigError as e:
+        raise SystemExit(f"config error: {e}") from None
+
+    if args.command == "status":
+        print(status_report(config))
+        return 0
+    signal_to_exit()
+    try:
+        run_id = scan(config) if args.command == "scan" else run(config, trigger="cli")
+    except NotConfigured as e:
+        print(f"pipeline not configured: {e}", file=sys.stderr)
+        return EXIT_NOT_CONFIGURED
+    except RunInProgress as e:
+        print(f"not started: {e}", file=sys.stderr)
+        return EXIT_BUSY
+    status, summary = run_summary(config, run_id)
+    print(summary)
+    return 0 if status == "ok" else 1
+
+
+def signal_to_exit():
+    """SIGTERM (systemd stop, a CI timeout) ends a run as `interrupted`, not silently."""
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
