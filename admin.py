@@ -620,10 +620,12 @@ def trigger_run():
     if not configured:
         return False, f"Pipeline not configured: {reason}"
     try:
-        return True, pipeline_module().trigger_run(desk().config, trigger="admin")
+        message = pipeline_module().trigger_run(desk().config, trigger="admin")
     except Exception as e:
         log.exception("pipeline trigger failed")
         return False, f"The pipeline could not start: {e}"
+    # trigger_run answers in a sentence; "Not started: <why>" when a run is already going
+    return not str(message).lower().startswith("not started"), str(message)
 
 
 def list_runs(conn, limit=20):

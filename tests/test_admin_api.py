@@ -148,3 +148,19 @@ def test_trigger_says_why_when_it_cannot_run(client, monkeypatch):
     response = client.post_json("/api/admin/runs", {}, headers=BEARER, status=409).json
     assert "not installed" in response["message"]
     assert client.get("/api/admin/runs", headers=BEARER).json["configured"] is False
+
+
+def test_a_run_already_going_is_409(client, monkeypatch):
+    pipeline = fake_pipeline()
+    pipeline.trigger_run = lambda config, trigger="admin": "Not started: run #4 is still going."
+    monkeypatch.setitem(sys.modules, "pipeline", pipeline)
+    response = client.post_json("/api/admin/runs", {}, headers=BEARER, status=409).json
+    assert response == {"started": False, "message": "Not started: run #4 is still going."}
+
+
+def test_the_real_pipeline_without_an_llm_key_is_not_configured(config, client):
+    config["llm"]["api_key"] = ""
+    runs = client.get("/api/admin/runs", headers=BEARER).json
+    assert runs["configured"] is False and runs["reason"]
+    client.post_json("/api/admin/runs", {}, headers=BEARER, status=409)
+    assert client.get("/api/admin/runs", headers=BEARER).json["runs"] == []
