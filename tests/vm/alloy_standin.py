@@ -22,6 +22,7 @@ import email.utils
 import gzip
 import hashlib
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -293,7 +294,8 @@ class AlloyRepo:
 
 
 if __name__ == "__main__":
-    # Serve until Ctrl-C, for trying the toolkit by hand against `vm.py up`.
+    # Serve until Ctrl-C (or kill), for trying the toolkit by hand against `vm.py up`.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # clean up on kill too
     with AlloyRepo() as repo:
         print(f"export ALLOY_APT_LINE='{repo.apt_line}'")
         print(f"# serving {repo.dir / 'repo'} on {repo.url}; Ctrl-C stops", flush=True)
