@@ -2,9 +2,11 @@
 
 import os
 import pathlib
+import re
 import stat
 
 import pytest
+import requests
 import webtest
 from admin_support import PASSWORD, csrf_token, desk_config, login, make_article, password_hash  # noqa: F401
 
@@ -184,3 +186,20 @@ def test_desk_pages_are_not_cached_indexed_or_framed(client):
     assert response.headers["Cache-Control"] == "no-store"
     assert "noindex" in response.headers["X-Robots-Tag"]
     assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_the_desk_works_over_a_real_waitress_server(live_server, conn):
+    article_id = make_article(conn)
+    with requests.Session() as browser:
+        page = browser.get(f"{live_server}/admin/login", timeout=10)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        response = browser.post(
+            f"{live_server}/admin/login", data={"password": PASSWORD, "csrf_token": token}, timeout=10
+        )
+        assert response.url == f"{live_server}/admin" and "Queues" in response.text
+        token = browser.get(f"{live_server}/api/admin/session", timeout=10).json()["csrf_token"]
+        response = browser.post(
+            f"{live_server}/admin/articles/{article_id}/approve", data={"csrf_token": token}, timeout=10
+        )
+        assert "the article is live" in response.text
+    assert store.get_article(conn, article_id)["status"] == "approved"
