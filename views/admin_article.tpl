@@ -29,7 +29,7 @@
       <input type="hidden" name="csrf_token" value="{{csrf_token}}">
       % if action == 'request-revision':
       <label for="feedback">What should change?</label>
-      <textarea id="feedback" name="feedback" required rows="4"></textarea>
+      <textarea id="feedback" name="feedback" required rows="2"></textarea>
       <button type="submit" class="button">Request revision</button>
       % elif action == 'approve':
       <button type="submit" class="button">{{'Re-approve and publish' if article['status'] == 'unpublished' else 'Approve and publish'}}</button>
