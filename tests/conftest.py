@@ -96,10 +96,20 @@ def live_server(app):
 
     port = free_port()
     server = waitress.server.create_server(app, host="127.0.0.1", port=port, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
+    stopping = threading.Event()
+
+    def run():
+        try:
+            server.run()
+        except OSError:  # closing the socket under the running loop ends it this way
+            if not stopping.is_set():
+                raise
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
     wait_until_up(base + "/healthz")
     yield base
+    stopping.set()
     server.close()
     thread.join(timeout=5)
