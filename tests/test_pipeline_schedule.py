@@ -1,0 +1,64 @@
+"""Runs started from inside the web process: the admin's trigger_run and the interval schedule."""
+
+import time
+
+import pytest
+from standins.world import World
+
+import pipeline
+
+
+@pytest.fixture
+def world(config, app):
+    with World(config) as w:
+        yield w
+
+
+def wait_for_runs(conn, count, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = conn.execute("SELECT COUNT(*) FROM pipeline_runs WHERE status != 'running'").fetchone()[0]
+        if done >= count:
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{count} finished runs not seen in {timeout}s")
+
+
+def test_trigger_run_starts_a_background_run_and_refuses_a_second(config, world, conn):
+    world.model.hold_from = 1
+    message = pipeline.trigger_run(config, trigger="admin")
+    assert message.startswith("Pipeline run started")
+    assert "already in progress" in pipeline.trigger_run(config, trigger="admin")
+    world.model.released.set()
+    wait_for_runs(conn, 1)
+    row = conn.execute("SELECT trigger, status FROM pipeline_runs").fetchone()
+    assert tuple(row) == ("admin", "ok")
+    assert conn.execute("SELECT COUNT(*) FROM articles WHERE status = 'draft'").fetchone()[0] == 2
+    assert pipeline.RunLock(pipeline.lock_path(config)).holder() is None  # released when done
+
+
+def test_schedule_is_off_by_default(config):
+    assert config["pipeline"]["schedule_minutes"] == 0
+    assert pipeline.start_scheduler(config) is None
+
+
+def test_schedule_runs_the_pipeline_every_interval(config, world, conn):
+    config["pipeline"]["schedule_minutes"] = 0.005  # 0.3 s
+    scheduler = pipeline.start_scheduler(config)
+    try:
+        wait_for_runs(conn, 2)
+    finally:
+        scheduler.stop()
+    triggers = {r[0] for r in conn.execute("SELECT trigger FROM pipeline_runs")}
+    assert triggers == {"schedule"}
+    assert conn.execute("SELECT COUNT(*) FROM articles").fetchone()[0] == 2  # the second run found nothing new
+
+
+def test_schedule_without_a_key_says_so_once_and_does_nothing(config, world, conn, caplog):
+    config["llm"]["api_key"] = ""
+    scheduler = pipeline.Scheduler(config, 3600)
+    scheduler.tick()
+    scheduler.tick()
+    said = [r for r in caplog.records if "not configured" in r.getMessage()]
+    assert len(said) == 1 and "NVIDIA_API_KEY" in said[0].getMessage()
+    assert conn.execute("SELECT COUNT(*) FROM pipeline_runs").fetchone()[0] == 0
