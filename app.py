@@ -258,7 +258,7 @@ def sitemap():
 
     for path in ("/", "/deals", "/news", "/cards"):
         add(path)
-    for card in store.list_cards(conn):
+    for card in store.card_summaries(conn):
         add(f"/cards/{card['slug']}", card["facts_checked"])
     for article in store.list_published(conn, limit=5000):
         add(f"/articles/{article['slug']}", article["updated_at"])
