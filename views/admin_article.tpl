@@ -229,7 +229,7 @@
         % scores = [(k, v) for k, v in c.items() if 'score' in k and v is not None]
         <li class="{{'chosen' if thumb and thumb in (article['image_url'], article['image_thumb_url']) or c.get('chosen') else ''}}">
           % if thumb.startswith(('http://', 'https://', '/')):
-          <img src="{{thumb}}" alt="" loading="lazy">
+          <img src="{{thumb}}" alt="Candidate image{{': ' + c['title'] if c.get('title') else ''}}" loading="lazy">
           % end
           <span>{{c.get('source', '')}} {{c.get('title', '')}}</span>
           <span class="meta">{{', '.join(f'{k.replace("_", " ")}: {v}' for k, v in scores) or 'not scored'}}</span>
