@@ -1,0 +1,1 @@
+"""pyinfra entry files, one per toolkit command (`pyinfra INVENTORY deploys/X.py`)."""

@@ -1,0 +1,8 @@
+"""Build the release for each host's CPU and python3, ship it, switch, gate, roll back."""
+
+from pyinfra import host
+
+from infra import release
+from infra.tasks.release import deploy_release
+
+deploy_release(source=host.data.get("release_source") or release.ROOT)

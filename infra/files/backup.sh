@@ -1,0 +1,67 @@
+#!/bin/sh
+# Verified online backup of milesahead's SQLite database (run by cron as milesahead).
+#
+#   backup.sh [KIND]      KIND: daily (default, also feeds weekly) | pre-deploy | manual
+#
+# The copy uses SQLite's backup API, so it is consistent while the site is writing
+# (WAL mode); it is checked with PRAGMA integrity_check, compressed, and renamed into
+# place only when complete. Old copies are rotated. Any failure exits non-zero and
+# leaves a line in the journal (tag milesahead-backup).
+set -eu
+
+ROOT=${MILESAHEAD_ROOT:-/opt/milesahead}
+DB=${MILESAHEAD_DB:-$ROOT/data/milesahead.db}
+DIR=${MILESAHEAD_BACKUPS:-$ROOT/backups}
+KEEP_DAILY=${KEEP_DAILY:-7}
+KEEP_WEEKLY=${KEEP_WEEKLY:-4}
+KEEP_OTHER=${KEEP_OTHER:-5}
+KIND=${1:-daily}
+
+say() {
+    echo "backup: $*" >&2
+    logger -t milesahead-backup -- "$*" 2>/dev/null || true
+}
+trap 'status=$?; [ $status -eq 0 ] || say "FAILED ($KIND, exit $status)"' EXIT
+
+[ -f "$DB" ] || { say "no database at $DB"; exit 1; }
+mkdir -p "$DIR/$KIND"
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+final="$DIR/$KIND/milesahead-$stamp.db.gz"
+tmp="$DIR/$KIND/.milesahead-$stamp.db.tmp"
+
+# Backup API copy, then integrity check of the copy; python3's stdlib has sqlite3.
+python3 - "$DB" "$tmp" <<'PY'
+import sqlite3, sys
+src = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True, timeout=30)
+dst = sqlite3.connect(sys.argv[2])
+src.backup(dst)
+src.close()
+result = dst.execute("PRAGMA integrity_check").fetchone()[0]
+dst.close()
+if result != "ok":
+    sys.exit(f"integrity_check of the copy: {result}")
+PY
+gzip -n -c "$tmp" >"$tmp.gz"
+rm -f "$tmp"
+mv "$tmp.gz" "$final"
+
+# A daily copy also becomes the weekly one when the newest weekly is a week old.
+if [ "$KIND" = daily ]; then
+    mkdir -p "$DIR/weekly"
+    if [ -z "$(find "$DIR/weekly" -name 'milesahead-*.db.gz' -mtime -7)" ]; then
+        ln "$final" "$DIR/weekly/" 2>/dev/null || cp "$final" "$DIR/weekly/"
+    fi
+fi
+
+# Rotation: keep the newest N of each kind (names sort by time).
+rotate() {
+    ls -1 "$DIR/$1" 2>/dev/null | grep '^milesahead-.*\.db\.gz$' | sort -r |
+        tail -n +"$(($2 + 1))" | while read -r old; do rm -f "$DIR/$1/$old"; done
+}
+case $KIND in
+    daily) rotate daily "$KEEP_DAILY"; rotate weekly "$KEEP_WEEKLY" ;;
+    *) rotate "$KIND" "$KEEP_OTHER" ;;
+esac
+
+say "ok $final ($(stat -c %s "$final") bytes)"
+echo "$final"

@@ -1,0 +1,38 @@
+"""Defaults for every host. Override per run with `python -m infra --data key=value`."""
+
+import os
+
+# Every operation runs with sudo: the SSH user is an ordinary cloud user.
+_sudo = True
+
+app_name = "milesahead"
+app_user = "milesahead"
+app_root = "/opt/milesahead"
+app_port = 8080
+
+# Site address as Caddy reads it: the domain in production (automatic HTTPS),
+# ":80" for a plain-HTTP host such as the test VM.
+site_address = os.environ.get("SITE_ADDRESS", "milesahead.example.com")
+site_base_url = os.environ.get("SITE_BASE_URL", "")
+
+keep_releases = 5
+health_timeout = 60
+
+# caddy_mode "distro": Debian/Ubuntu's caddy package, /etc/caddy/Caddyfile importing
+# caddy_sites_dir. "shared": only drop the site into caddy_sites_dir of a Caddy run by
+# someone else (Docker Compose) and run their validate and reload commands.
+caddy_mode = "distro"
+caddy_sites_dir = "/etc/caddy/sites"
+caddy_upstream = "127.0.0.1:8080"
+caddy_validate_command = "caddy validate --adapter caddyfile --config /etc/caddy/Caddyfile"
+caddy_reload_command = "systemctl reload caddy"
+
+# Grafana Alloy from Grafana's apt repository; credentials come from GRAFANA_*.
+alloy_enabled = True
+alloy_apt_repo = "deb [signed-by=/etc/apt/keyrings/grafana.asc] https://apt.grafana.com stable main"
+alloy_apt_key_url = "https://apt.grafana.com/gpg.key"  # "" for a trusted local repo
+
+backup_cron = "17 3 * * *"
+backup_keep_daily = 7
+backup_keep_weekly = 4
+backup_keep_predeploy = 5

@@ -1,0 +1,182 @@
+"""Build a release: the app's code plus its dependencies for one target platform.
+
+A release is the Python analogue of a cross-compiled binary. The server needs only
+its own python3: every dependency is installed here, on the operator's machine, from
+wheels for the server's CPU architecture and Python version, into ``vendor/``.
+
+The archive is deterministic (sorted entries, zero mtimes and owners, gzip without a
+timestamp): the same inputs give the same bytes, so uploading it again changes nothing.
+
+    python -m infra.release --arch aarch64 --python 3.12 [--source DIR] [--out DIR]
+"""
+
+import argparse
+import gzip
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD_DIR = ROOT / ".build"
+
+# What goes into a release besides vendor/: top-level modules and these paths.
+APP_DIRS = ("views", "static", "seed-cards")
+APP_FILES = ("requirements.txt",)
+SKIP_NAMES = ("__pycache__", ".DS_Store")
+SKIP_SUFFIXES = (".pyc", ".pyo")
+
+# `uname -m` spellings to the architecture in wheel platform tags.
+ARCH_ALIASES = {"arm64": "aarch64", "amd64": "x86_64"}
+# glibc baselines the targets satisfy (bookworm 2.36, Ubuntu 24.04 2.39).
+MANYLINUX = ("manylinux2014", "manylinux_2_17", "manylinux_2_28")
+
+
+class ReleaseError(Exception):
+    pass
+
+
+def normalize_arch(arch):
+    arch = arch.strip()
+    return ARCH_ALIASES.get(arch, arch)
+
+
+def source_files(source):
+    """Sorted relative paths of the app files under `source`."""
+    source = Path(source)
+    if not (source / "app.py").is_file():
+        raise ReleaseError(f"{source}: no app.py, not an app source tree")
+    files = [p.name for p in source.glob("*.py")]
+    files += [name for name in APP_FILES if (source / name).is_file()]
+    for dirname in APP_DIRS:
+        for path in (source / dirname).rglob("*"):
+            rel = path.relative_to(source)
+            if path.is_file() and not _skipped(rel):
+                files.append(rel.as_posix())
+    return sorted(files)
+
+
+def _skipped(rel):
+    parts = rel.parts
+    return any(part in SKIP_NAMES or part.startswith(".") for part in parts) or rel.suffix in SKIP_SUFFIXES
+
+
+def release_id(source, arch, python):
+    """Content address of a release: same code, requirements and target, same id."""
+    digest = hashlib.sha256(f"{normalize_arch(arch)} {python}\n".encode())
+    for rel in source_files(source):
+        digest.update(rel.encode() + b"\0")
+        digest.update(hashlib.sha256((Path(source) / rel).read_bytes()).digest())
+    return digest.hexdigest()[:12]
+
+
+def pip_target_args(arch, python):
+    arch = normalize_arch(arch)
+    major, minor = python.split(".")[:2]
+    args = ["--python-version", f"{major}.{minor}", "--implementation", "cp"]
+    args += ["--abi", f"cp{major}{minor}", "--abi", "abi3", "--abi", "none"]
+    for tag in MANYLINUX:
+        args += ["--platform", f"{tag}_{arch}"]
+    args += ["--platform", "any"]
+    return args
+
+
+def build_vendor(requirements, arch, python):
+    """Install the requirements' wheels for the target into a cached vendor dir."""
+    key = hashlib.sha256(Path(requirements).read_bytes() + f"{normalize_arch(arch)} {python}".encode()).hexdigest()[:16]
+    vendor = BUILD_DIR / f"vendor-{key}"
+    if vendor.is_dir():
+        return vendor
+    tmp = BUILD_DIR / f"vendor-{key}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    cmd += ["--target", str(tmp), "--only-binary=:all:", "--no-compile"]
+    cmd += pip_target_args(arch, python) + ["-r", str(requirements)]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise ReleaseError(
+            f"pip could not install {requirements} for {arch} python {python}:\n" + result.stderr[-3000:]
+        )
+    # Console scripts carry this machine's interpreter path in their shebang.
+    shutil.rmtree(tmp / "bin", ignore_errors=True)
+    tmp.rename(vendor)
+    return vendor
+
+
+def _add(tar, path, arcname):
+    info = tar.gettarinfo(str(path), arcname)
+    info.mtime = 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    if info.isdir():
+        info.mode = 0o755
+        tar.addfile(info)
+    else:
+        info.mode = 0o755 if os.access(path, os.X_OK) else 0o644
+        with open(path, "rb") as f:
+            tar.addfile(info, f)
+
+
+def write_archive(dest, source, vendor, rid):
+    """Write `rid/` (app files, RELEASE, vendor/) as a reproducible .tar.gz."""
+    entries = [(Path(source) / rel, rel) for rel in source_files(source)]
+    for path in sorted(Path(vendor).rglob("*")):
+        rel = path.relative_to(vendor)
+        if path.is_file() and "__pycache__" not in rel.parts:
+            entries.append((path, f"vendor/{rel.as_posix()}"))
+    entries.sort(key=lambda e: e[1])
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path, rel in entries:
+            _add(tar, path, f"{rid}/{rel}")
+        release = tarfile.TarInfo(f"{rid}/RELEASE")
+        data = f"{rid}\n".encode()
+        release.size, release.mode, release.mtime = len(data), 0o644, 0
+        tar.addfile(release, io.BytesIO(data))
+
+    tmp = Path(f"{dest}.tmp")
+    with open(tmp, "wb") as f, gzip.GzipFile("", "wb", 6, f, mtime=0) as gz:
+        gz.write(raw.getvalue())
+    tmp.rename(dest)
+    return dest
+
+
+def build(arch, python, source=ROOT, out=BUILD_DIR, rid=None):
+    """Build (or reuse) the archive; return (release id, archive path)."""
+    source = Path(source)
+    rid = rid or release_id(source, arch, python)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    dest = out / f"milesahead-{rid}.tar.gz"
+    if not dest.is_file():
+        vendor = build_vendor(source / "requirements.txt", arch, python)
+        write_archive(dest, source, vendor, rid)
+    return rid, dest
+
+
+def sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m infra.release", description=__doc__)
+    parser.add_argument("--arch", default=os.uname().machine, help="target `uname -m`")
+    parser.add_argument("--python", default="{}.{}".format(*sys.version_info), help="target X.Y")
+    parser.add_argument("--source", default=str(ROOT), help="app source tree")
+    parser.add_argument("--out", default=str(BUILD_DIR), help="where the archive goes")
+    parser.add_argument("--release", help="release id (default: content hash)")
+    args = parser.parse_args(argv)
+    try:
+        rid, path = build(args.arch, args.python, args.source, args.out, args.release)
+    except ReleaseError as e:
+        sys.exit(f"release: {e}")
+    print(f"{rid} {path} sha256={sha256(path)}")
+
+
+if __name__ == "__main__":
+    main()

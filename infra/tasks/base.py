@@ -1,0 +1,57 @@
+"""The app's system user and directory layout under /opt/milesahead."""
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import apt, files, server
+
+from infra.tasks import FILES
+
+# directory: (owner, mode). Releases are root's: the app cannot change its own code.
+LAYOUT = {
+    "": ("root", "0755"),
+    "releases": ("root", "0755"),
+    "bin": ("root", "0755"),
+    "data": ("{user}", "0750"),
+    "backups": ("{user}", "0750"),
+}
+
+
+@deploy("System user and directories")
+def user_and_layout():
+    d = host.data
+    apt.packages(
+        name="Install base packages",
+        packages=["python3", "cron", "gzip"],
+        update=True,
+        cache_time=24 * 3600,
+        no_recommends=True,  # cron recommends a mail server
+    )
+    server.group(name=f"Group {d.app_user}", group=d.app_user, system=True)
+    server.user(
+        name=f"User {d.app_user}",
+        user=d.app_user,
+        group=d.app_user,
+        home=d.app_root,
+        shell="/usr/sbin/nologin",
+        system=True,
+        create_home=False,
+        ensure_home=False,  # app_root belongs to root; the layout below sets it
+    )
+    for sub, (owner, mode) in LAYOUT.items():
+        owner = owner.format(user=d.app_user)
+        files.directory(
+            name=f"Directory {d.app_root}/{sub}".rstrip("/"),
+            path=f"{d.app_root}/{sub}".rstrip("/"),
+            user=owner,
+            group=owner if owner != "root" else "root",
+            mode=mode,
+        )
+    for script in ("backup.sh", "healthgate.py"):
+        files.put(
+            name=f"Script bin/{script}",
+            src=str(FILES / script),
+            dest=f"{d.app_root}/bin/{script}",
+            user="root",
+            group="root",
+            mode="0755",
+        )

@@ -1,0 +1,344 @@
+"""Ship a release, switch to it, and switch back when it is not healthy.
+
+Server layout (app_root, /opt/milesahead by default):
+
+    releases/<id>/         app code + vendor/ (root-owned, read-only to the app)
+    releases/<id>.tar.gz   the uploaded archive (kept so a re-deploy uploads nothing)
+    current -> releases/<id>     what the service runs; swapped by rename, never rm+ln
+    previous -> releases/<id>    what `rollback` returns to
+    deploy.lock/           exists while a deploy runs: owner, time, the links before it
+    deploy.log             one appended line per deploy, rollback and restore
+
+Steps that must decide at run time (is the lock free, is the new release healthy)
+are shell commands; whether to roll back is `_if=gate.did_error`.
+"""
+
+import getpass
+import os
+import shlex
+import socket
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.files import Directory, File
+from pyinfra.facts.server import Arch, Command
+from pyinfra.operations import files, server
+
+from infra import release as builder
+
+PYTHON_VERSION = "python3 -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])'"
+STALE_AFTER_MINUTES = 30
+
+
+def owner():
+    """Who holds the lock: the CI run, else user@machine."""
+    if os.environ.get("GITHUB_RUN_ID"):
+        return f"github:{os.environ.get('GITHUB_ACTOR', '?')}/run-{os.environ['GITHUB_RUN_ID']}"
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+def q(value):
+    return shlex.quote(str(value))
+
+
+# --- run-time steps shared by deploy, rollback and restore --------------------
+
+
+def take_lock(action):
+    d = host.data
+    lock = f"{d.app_root}/deploy.lock"
+    server.shell(
+        name="Take the deploy lock",
+        commands=[
+            f"if mkdir {lock} 2>/dev/null; then"
+            f' echo {q(owner())} {q(action)} "$(date -u +%FT%TZ)" > {lock}/owner;'
+            f" readlink {d.app_root}/current > {lock}/current || true;"
+            f" readlink {d.app_root}/previous > {lock}/previous || true;"
+            " else"
+            f" age=$(( ($(date +%s) - $(stat -c %Y {lock})) / 60 ));"
+            f' echo "deploy lock held by: $(cat {lock}/owner 2>/dev/null) ($age min ago)" >&2;'
+            f" [ $age -lt {STALE_AFTER_MINUTES} ] || echo 'the lock looks STALE: a deploy"
+            " died holding it. Check the host, then run: python -m infra unlock' >&2;"
+            " exit 1; fi"
+        ],
+    )
+
+
+def release_lock(**kwargs):
+    server.shell(
+        name="Release the deploy lock",
+        commands=[f"rm -rf {host.data.app_root}/deploy.lock"],
+        **kwargs,
+    )
+
+
+def log(message, **kwargs):
+    d = host.data
+    server.shell(
+        name="Append to deploy.log",
+        commands=[f'echo "$(date -u +%FT%TZ)" {q(owner())} "{message}" >> {d.app_root}/deploy.log'],
+        **kwargs,
+    )
+
+
+def swap_to(target, name):
+    """Point current at releases/<target> by rename; previous keeps the old current."""
+    d = host.data
+    server.shell(
+        name=name,
+        commands=[
+            f"cd {d.app_root} && new=releases/{target} && test -f $new/app.py"
+            " && old=$(readlink current || true)"
+            ' && if [ "$old" != "$new" ]; then'
+            " touch $new && ln -sfn $new current.new && mv -T current.new current"
+            ' && if [ -n "$old" ]; then ln -sfn $old previous.new && mv -T previous.new previous; fi;'
+            " fi"
+        ],
+    )
+
+
+def restart(name=None, **kwargs):
+    d = host.data
+    server.shell(
+        name=name or f"Restart {d.app_name}",
+        commands=[f"systemctl restart {d.app_name}.service"],
+        **kwargs,
+    )
+
+
+def gate(release, name=None, **kwargs):
+    """Wait for /healthz to report `release` (a shell word); fails after the timeout."""
+    d = host.data
+    return server.shell(
+        name=name or "Health gate: /healthz reports the new release",
+        commands=[
+            f"python3 {d.app_root}/bin/healthgate.py --port {d.app_port}"
+            f" --release {release} --timeout {d.health_timeout}"
+        ],
+        **kwargs,
+    )
+
+
+def fail_with_journal(message, **kwargs):
+    """Show the unit's last 50 log lines and fail the run (pyinfra prints stderr)."""
+    d = host.data
+    server.shell(
+        name=f"FAILED: {message}",
+        commands=[
+            f"journalctl -u {d.app_name}.service -n 50 --no-pager >&2; echo {q('FAILED: ' + message)} >&2; exit 1"
+        ],
+        **kwargs,
+    )
+
+
+def app_command(rid, args, name):
+    """Run app.py of releases/<rid> as the app user with the release's vendor/."""
+    d = host.data
+    rel = f"{d.app_root}/releases/{rid}"
+    server.shell(
+        name=name,
+        commands=[
+            f"cd {d.app_root}/data && PYTHONPATH={rel}/vendor python3 {rel}/app.py"
+            f" --config {d.app_root}/config.yaml {args}"
+        ],
+        _sudo_user=d.app_user,
+    )
+
+
+def require_setup():
+    d = host.data
+    if not host.get_fact(File, path=f"{d.app_root}/config.yaml"):
+        raise RuntimeError(f"{host.name}: {d.app_root}/config.yaml is missing: run `setup` first")
+
+
+# --- deploy ------------------------------------------------------------------
+
+
+def build_for_host(source):
+    """Build (or reuse) the release for this host's CPU and python3."""
+    arch = host.get_fact(Arch)
+    python = host.get_fact(Command, PYTHON_VERSION).strip()
+    rid, archive = builder.build(arch, python, source=source)
+    host.noop(f"release {rid} built for {arch} python {python}: {archive.name}")
+    return rid, archive
+
+
+@deploy("Deploy a release")
+def deploy_release(source=builder.ROOT):
+    d = host.data
+    require_setup()
+    rid, archive = build_for_host(source)
+    rel = f"{d.app_root}/releases/{rid}"
+    lock = f"{d.app_root}/deploy.lock"
+
+    take_lock(f"deploy {rid}")
+    files.put(
+        name=f"Upload release {rid}",
+        src=str(archive),
+        dest=f"{rel}.tar.gz",
+        mode="0644",
+    )
+    # Unpack beside, rename into place: a half-unpacked release is never visible.
+    server.shell(
+        name=f"Unpack release {rid}",
+        commands=[
+            f"if [ ! -d {rel} ]; then rm -rf {rel}.tmp && mkdir {rel}.tmp"
+            f" && tar -xzf {rel}.tar.gz -C {rel}.tmp --strip-components=1 --no-same-owner -m"
+            f" && python3 -m compileall -q {rel}.tmp > /dev/null"
+            f" ; mv -T {rel}.tmp {rel}; fi"
+        ],
+    )
+    server.shell(
+        name="Snapshot the database before migrating",
+        commands=[
+            f"if [ -f {d.app_root}/data/milesahead.db ];"
+            f" then KEEP_OTHER={d.backup_keep_predeploy} {d.app_root}/bin/backup.sh pre-deploy;"
+            " else echo 'no database yet: nothing to snapshot'; fi"
+        ],
+        _sudo_user=d.app_user,
+    )
+    app_command(rid, "migrate", "Migrate the database")
+    app_command(rid, "seed-cards", "Seed the reference cards")
+    swap_to(rid, f"Switch current to {rid}")
+    restart()
+    healthy = gate(rid, _continue_on_error=True)
+
+    # Unhealthy: put both links back as they were, restart, prove the old one works.
+    rolled_back = healthy.did_error
+    server.shell(
+        name="ROLLBACK: restore current and previous",
+        commands=[
+            f"cd {d.app_root} && old=$(cat {lock}/current) && prev=$(cat {lock}/previous)"
+            ' && if [ -n "$old" ]; then ln -sfn $old current.new && mv -T current.new current;'
+            " else rm -f current; fi"
+            ' && if [ -n "$prev" ]; then ln -sfn $prev previous.new && mv -T previous.new previous;'
+            " else rm -f previous; fi"
+        ],
+        _if=rolled_back,
+    )
+    restart(name="ROLLBACK: restart the previous release", _if=rolled_back)
+    gate(
+        f'"$(basename "$(cat {lock}/current)")"',
+        name="ROLLBACK: the previous release is healthy",
+        _if=rolled_back,
+    )
+    log(f"deploy {rid} FAILED health gate, rolled back", _if=rolled_back)
+    release_lock(_if=rolled_back)
+    fail_with_journal(f"release {rid} was unhealthy and has been rolled back", _if=rolled_back)
+
+    log(f"deploy {rid} ok")
+    prune_releases(d.keep_releases)
+    release_lock()
+
+
+def prune_releases(keep):
+    """Keep the newest `keep` releases; never the current or the previous one."""
+    d = host.data
+    server.shell(
+        name=f"Keep the newest {keep} releases",
+        commands=[
+            f"cd {d.app_root}/releases"
+            ' && cur=$(basename "$(readlink ../current)")'
+            ' && prev=$(basename "$(readlink ../previous || true)")'
+            " && ls -1dt */ | sed 's#/$##' | grep -v '[.]tmp$'"
+            f" | tail -n +{keep + 1}"
+            " | while read -r r; do"
+            ' [ "$r" = "$cur" ] || [ "$r" = "$prev" ] || { rm -rf "$r" "$r.tar.gz"; echo "removed $r"; };'
+            " done"
+        ],
+    )
+
+
+# --- rollback ----------------------------------------------------------------
+
+
+@deploy("Roll back")
+def rollback(target=None):
+    """Switch to releases/<target>, or to the previous release; no rebuild."""
+    d = host.data
+    require_setup()
+    if target and not host.get_fact(Directory, path=f"{d.app_root}/releases/{target}"):
+        raise RuntimeError(f"{host.name}: no release {target} in {d.app_root}/releases")
+    word = q(target) if target else f'$(basename "$(readlink {d.app_root}/previous)")'
+    take_lock(f"rollback {target or 'previous'}")
+    # Resolve the target now: swapping changes what "previous" means.
+    server.shell(
+        name="Find the release to roll back to",
+        commands=[
+            f'cd {d.app_root} && t={word}; if [ -n "$t" ] && [ -d "releases/$t" ];'
+            ' then echo "$t" > deploy.lock/target;'
+            " else echo 'no release to roll back to' >&2; rm -rf deploy.lock; exit 1; fi"
+        ],
+    )
+    target_word = f"$(cat {d.app_root}/deploy.lock/target)"
+    swap_to(target_word, "Switch current to the rollback target")
+    restart()
+    ok = gate(target_word, name="Health gate: /healthz reports the rollback target", _continue_on_error=True)
+    log(f"rollback to {target_word} ok", _if=ok.did_succeed)
+    log(f"rollback to {target_word} FAILED health gate", _if=ok.did_error)
+    release_lock()
+    fail_with_journal("the rollback target is not healthy", _if=ok.did_error)
+
+
+# --- restore -----------------------------------------------------------------
+
+
+@deploy("Restore the database")
+def restore(backup):
+    """Replace the database with `backup` (a local file, or a path on the host)."""
+    d = host.data
+    require_setup()
+    backups = f"{d.app_root}/backups"
+    db = f"{d.app_root}/data/milesahead.db"
+    lock = f"{d.app_root}/deploy.lock"
+    take_lock(f"restore {os.path.basename(backup)}")
+    if os.path.isfile(backup):
+        remote = f"{backups}/restore/{os.path.basename(backup)}"
+        files.directory(
+            name="backups/restore", path=f"{backups}/restore",
+            user=d.app_user, group=d.app_user, mode="0750",
+        )  # fmt: skip
+        files.put(name=f"Upload {backup}", src=backup, dest=remote, mode="0640")
+    else:
+        remote = backup if backup.startswith("/") else f"{backups}/{backup}"
+    tmp = f"{db}.restore"
+    # Check the copy while the site still runs: a bad file never stops the service.
+    server.shell(
+        name="Unpack the backup and check its integrity",
+        commands=[
+            f"case {q(remote)} in *.gz) gzip -dc {q(remote)} > {tmp};; *) cp {q(remote)} {tmp};; esac"
+            f" && python3 -c {q(INTEGRITY)} {tmp}"
+            f" || {{ rm -f {tmp}; rm -rf {lock}; exit 1; }}"
+        ],
+    )
+    server.shell(name=f"Stop {d.app_name}", commands=[f"systemctl stop {d.app_name}.service"])
+    server.shell(
+        name="Keep a copy of the current database",
+        commands=[
+            f"mkdir -p {backups}/pre-restore && ts=$(date -u +%Y%m%dT%H%M%SZ)"
+            f" && for f in {db} {db}-wal {db}-shm; do"
+            f" [ ! -f $f ] || cp -a $f {backups}/pre-restore/$(basename $f).$ts; done"
+        ],
+    )
+    server.shell(
+        name="Put the restored database in place",
+        commands=[
+            f"rm -f {db}-wal {db}-shm && chown {d.app_user}:{d.app_user} {tmp} && chmod 0640 {tmp} && mv -T {tmp} {db}"
+        ],
+    )
+    server.shell(name=f"Start {d.app_name}", commands=[f"systemctl start {d.app_name}.service"])
+    ok = gate(
+        f'"$(cat {d.app_root}/current/RELEASE)"',
+        name="Health gate: the site is healthy on the restored database",
+        _continue_on_error=True,
+    )
+    log(f"restore {os.path.basename(backup)} ok", _if=ok.did_succeed)
+    log(f"restore {os.path.basename(backup)} FAILED health gate", _if=ok.did_error)
+    release_lock()
+    fail_with_journal("the site is not healthy after the restore", _if=ok.did_error)
+
+
+INTEGRITY = (
+    "import sqlite3, sys; r = sqlite3.connect(sys.argv[1]).execute('PRAGMA integrity_check')"
+    ".fetchone()[0]; print('integrity_check:', r); sys.exit(r != 'ok')"
+)
