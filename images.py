@@ -544,7 +544,7 @@ def find_image(config, client, article):
             k: c.get(k)
             for k in ("source", "url", "page", "title", "author", "text_score", "vision_score", "outcome", "note")
         }
-        | {"license": c["attribution"]["license"], "chosen": c is winner}
+        | {"thumbnail": c["thumb"], "license": c["attribution"]["license"], "chosen": c is winner}
         for c in candidates
     ]
     if winner is None:
