@@ -10,6 +10,7 @@ import argparse
 import datetime
 import getpass
 import json
+import logging
 import os
 import sys
 import threading
@@ -431,6 +432,8 @@ def error_page(error):
 def serve(config, host=None, port=None):
     import waitress
 
+    # stderr goes to the journal under systemd; the pipeline and the desk log through this
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_app(config)
     host = host or config["server"]["host"]
     port = port or config["server"]["port"]
