@@ -81,10 +81,10 @@ def log(message, **kwargs):
     )
 
 
-def swap_to(target, name):
+def swap_to(target, name, **kwargs):
     """Point current at releases/<target> by rename; previous keeps the old current."""
     d = host.data
-    server.shell(
+    return server.shell(
         name=name,
         commands=[
             f"cd {d.app_root} && new=releases/{target} && test -f $new/app.py"
@@ -94,12 +94,13 @@ def swap_to(target, name):
             ' && if [ -n "$old" ]; then ln -sfn $old previous.new && mv -T previous.new previous; fi;'
             " fi"
         ],
+        **kwargs,
     )
 
 
 def restart(name=None, **kwargs):
     d = host.data
-    server.shell(
+    return server.shell(
         name=name or f"Restart {d.app_name}",
         commands=[f"systemctl restart {d.app_name}.service"],
         **kwargs,
@@ -131,17 +132,18 @@ def fail_with_journal(message, **kwargs):
     )
 
 
-def app_command(rid, args, name):
+def app_command(rid, args, name, **kwargs):
     """Run app.py of releases/<rid> as the app user with the release's vendor/."""
     d = host.data
     rel = f"{d.app_root}/releases/{rid}"
-    server.shell(
+    return server.shell(
         name=name,
         commands=[
             f"cd {d.app_root}/data && PYTHONPATH={rel}/vendor python3 {rel}/app.py"
             f" --config {d.app_root}/config.yaml {args}"
         ],
         _sudo_user=d.app_user,
+        **kwargs,
     )
 
 
@@ -172,14 +174,22 @@ def deploy_release(source=builder.ROOT):
     lock = f"{d.app_root}/deploy.lock"
 
     take_lock(f"deploy {rid}")
-    files.put(
-        name=f"Upload release {rid}",
-        src=str(archive),
-        dest=f"{rel}.tar.gz",
-        mode="0644",
-    )
+    # Each step runs only while every step before it succeeded; a failure falls
+    # through to one of the two failure paths below, which release the lock.
+    steps = []
+
+    def all_ok(upto=None):
+        return not any(op.did_error() for op in steps[:upto])
+
+    def step(op, *args, **kwargs):
+        before = len(steps)  # decided at run time, over the steps before this one
+        steps.append(op(*args, _if=lambda: all_ok(before), _ignore_errors=True, **kwargs))
+        return steps[-1]
+
+    step(files.put, name=f"Upload release {rid}", src=str(archive), dest=f"{rel}.tar.gz", mode="0644")
     # Unpack beside, rename into place: a half-unpacked release is never visible.
-    server.shell(
+    step(
+        server.shell,
         name=f"Unpack release {rid}",
         commands=[
             f"if [ ! -d {rel} ]; then rm -rf {rel}.tmp && mkdir {rel}.tmp"
@@ -188,7 +198,8 @@ def deploy_release(source=builder.ROOT):
             f" ; mv -T {rel}.tmp {rel}; fi"
         ],
     )
-    server.shell(
+    step(
+        server.shell,
         name="Snapshot the database before migrating",
         commands=[
             f"if [ -f {d.app_root}/data/milesahead.db ];"
@@ -197,14 +208,24 @@ def deploy_release(source=builder.ROOT):
         ],
         _sudo_user=d.app_user,
     )
-    app_command(rid, "migrate", "Migrate the database")
-    app_command(rid, "seed-cards", "Seed the reference cards")
-    swap_to(rid, f"Switch current to {rid}")
-    restart()
-    healthy = gate(rid, _continue_on_error=True)
+    step(app_command, rid, "migrate", "Migrate the database")
+    step(app_command, rid, "seed-cards", "Seed the reference cards")
+    switched = step(swap_to, rid, f"Switch current to {rid}")
+    step(restart)
+    step(gate, rid)
 
-    # Unhealthy: put both links back as they were, restart, prove the old one works.
-    rolled_back = healthy.did_error
+    def failed_before_switch():
+        return not all_ok() and not switched.did_change()
+
+    def rolled_back():
+        return not all_ok() and switched.did_change()
+
+    # Failed before the switch: the running release was never touched.
+    log(f"deploy {rid} FAILED before switching; current release untouched", _if=failed_before_switch)
+    release_lock(_if=failed_before_switch)
+    fail_with_journal(f"release {rid} failed before the switch", _if=failed_before_switch)
+
+    # Unhealthy after the switch: put both links back, restart, prove the old one works.
     server.shell(
         name="ROLLBACK: restore current and previous",
         commands=[
@@ -273,7 +294,7 @@ def rollback(target=None):
     target_word = f"$(cat {d.app_root}/deploy.lock/target)"
     swap_to(target_word, "Switch current to the rollback target")
     restart()
-    ok = gate(target_word, name="Health gate: /healthz reports the rollback target", _continue_on_error=True)
+    ok = gate(target_word, name="Health gate: /healthz reports the rollback target", _ignore_errors=True)
     log(f"rollback to {target_word} ok", _if=ok.did_succeed)
     log(f"rollback to {target_word} FAILED health gate", _if=ok.did_error)
     release_lock()
@@ -330,7 +351,7 @@ def restore(backup):
     ok = gate(
         f'"$(cat {d.app_root}/current/RELEASE)"',
         name="Health gate: the site is healthy on the restored database",
-        _continue_on_error=True,
+        _ignore_errors=True,
     )
     log(f"restore {os.path.basename(backup)} ok", _if=ok.did_succeed)
     log(f"restore {os.path.basename(backup)} FAILED health gate", _if=ok.did_error)
