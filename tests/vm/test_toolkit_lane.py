@@ -1,0 +1,328 @@
+"""The toolkit against a real server: every operator command, in order, on one VM.
+
+The steps share one guest and run top to bottom (pytest keeps file order): dry run,
+setup, setup again (no changes), deploy, a second release, a broken release that must
+roll back by itself, rollback, the cron backup while the database is written, restore,
+and a reboot. A step whose predecessor failed fails at once, naming it.
+
+Grafana Alloy is installed from a stand-in package (alloy_standin.py): the install
+path is real, the real Alloy binary is not run here.
+"""
+
+import json
+import os
+import re
+import secrets as pysecrets
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import bcrypt
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from infra import release  # noqa: E402
+
+pytestmark = pytest.mark.vm
+
+APP = "/opt/milesahead"
+TOKEN = pysecrets.token_hex(6)
+SECRETS = {
+    "ADMIN_PASSWORD_HASH": bcrypt.hashpw(b"vm-lane-password", bcrypt.gensalt(4)).decode(),
+    "NVIDIA_API_KEY": f"nvapi-vmlane-{TOKEN}",
+    "UNSPLASH_KEY": f"unsplash-vmlane-{TOKEN}",
+    "PEXELS_KEY": f"pexels-vmlane-{TOKEN}",
+    "PIXABAY_KEY": "",  # optional secrets may be empty
+    "GRAFANA_API_KEY": f"glc_vmlane_{TOKEN}",
+    "GRAFANA_PROM_URL": "https://prometheus.invalid/api/prom/push",
+    "GRAFANA_PROM_USER": "123456",
+    "GRAFANA_LOKI_URL": "https://logs.invalid/loki/api/v1/push",
+    "GRAFANA_LOKI_USER": "654321",
+}
+SECRET_VALUES = [SECRETS[k] for k in ("ADMIN_PASSWORD_HASH", "NVIDIA_API_KEY", "UNSPLASH_KEY", "PEXELS_KEY")]
+SECRET_VALUES.append(SECRETS["GRAFANA_API_KEY"])
+
+
+INTEGRITY = "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('PRAGMA integrity_check').fetchone()[0])"
+# Rows the writer made; the database path may be given, else the live one.
+COUNT = (
+    "import sqlite3, sys; path = sys.argv[1] if len(sys.argv) > 1 else '/opt/milesahead/data/milesahead.db'; "
+    "c = sqlite3.connect(path); print(c.execute('SELECT count(*) FROM vm_lane_writes').fetchone()[0]); c.commit()"
+)
+
+WIPE = "import sqlite3; c = sqlite3.connect('/opt/milesahead/data/milesahead.db'); c.execute('DELETE FROM vm_lane_writes'); c.commit()"
+
+
+class Lane:
+    """The guest plus the toolkit's command line pointed at it; remembers every output."""
+
+    def __init__(self, vm, alloy_repo, workdir):
+        self.vm = vm
+        self.workdir = workdir
+        self.env = os.environ | vm.inventory_env() | SECRETS
+        # Host keys are new on every boot of the throw-away guest.
+        self.env |= {"OCI_SSH_KNOWN_HOSTS": "/dev/null", "OCI_SSH_STRICT": "no", "SITE_ADDRESS": ":80"}
+        self.data = [f"alloy_apt_repo={alloy_repo.apt_line}", "alloy_apt_key_url=", "health_timeout=45"]
+        self.outputs = []
+        self.releases = {}
+        self.failed = None
+
+    def toolkit(self, *args, env=None, check=True, timeout=900):
+        argv = [sys.executable, "-m", "infra"]
+        for item in self.data:
+            argv += ["--data", item]
+        started = time.monotonic()
+        result = subprocess.run(
+            argv + list(args), cwd=ROOT, env=env or self.env, capture_output=True, text=True, timeout=timeout
+        )
+        output = result.stdout + result.stderr
+        self.outputs.append(output)
+        print(f"$ python -m infra {' '.join(args)}  -> exit {result.returncode} in {time.monotonic() - started:.0f} s")
+        print(output[-6000:])
+        if check and result.returncode != 0:
+            pytest.fail(f"`python -m infra {' '.join(args)}` exited {result.returncode}:\n{output[-4000:]}")
+        return result, output
+
+    def ssh(self, cmd, **kwargs):
+        return self.vm.ssh(cmd, **kwargs).stdout.strip()
+
+    def get(self, path, headers=None):
+        """(status, headers, body) from the site through Caddy on the forwarded port."""
+        req = urllib.request.Request(f"http://127.0.0.1:{self.vm.http_port}{path}", headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=20) as resp:
+                return resp.status, resp.headers, resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read()
+
+    def healthz(self):
+        status, _headers, body = self.get("/healthz")
+        return status, json.loads(body) if status == 200 else body
+
+    def source(self, name, edit=None):
+        """A copy of the app's release files, optionally edited: a new release id."""
+        dest = self.workdir / name
+        for rel in release.source_files(ROOT):
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dest / rel)
+        if edit:
+            edit(dest / "app.py")
+        return dest
+
+
+def released_id(output):
+    match = re.search(r"Upload release ([0-9a-f]{12})", output)
+    assert match, "the deploy output names no release"
+    return match.group(1)
+
+
+def changed_ops(output):
+    """Operations that reported a change ("Success") in a pyinfra run's output."""
+    ops, current = [], None
+    for line in output.splitlines():
+        if line.startswith("--> Starting operation:"):
+            current = line.split(":", 1)[1].strip()
+        elif current and line.strip().endswith("] Success"):
+            ops.append(current)
+    return ops
+
+
+@pytest.fixture(scope="module")
+def lane(vm, alloy_repo, tmp_path_factory, request):
+    print("NOTE: Grafana Alloy is a stand-in package here; the real Alloy binary is not run.")
+    lane = Lane(vm, alloy_repo, tmp_path_factory.mktemp("lane"))
+    lane.failures_before = request.session.testsfailed
+    return lane
+
+
+@pytest.fixture(autouse=True)
+def in_order(lane, request):
+    # Each step needs the state the previous ones left; fail fast, naming the cause.
+    if request.session.testsfailed > lane.failures_before:
+        pytest.fail(f"not run: the earlier step {lane.last} failed")
+    lane.last = request.node.name
+    started = time.monotonic()
+    yield
+    print(f"[{request.node.name}: {time.monotonic() - started:.0f} s]")
+
+
+# --- the steps ---------------------------------------------------------------
+
+
+def test_setup_refuses_a_missing_secret_before_connecting(lane):
+    env = dict(lane.env)
+    del env["ADMIN_PASSWORD_HASH"]
+    result, output = lane.toolkit("setup", env=env, check=False)
+    assert result.returncode != 0
+    assert "ADMIN_PASSWORD_HASH" in output
+    assert "Connecting" not in output and "Connected" not in output
+    assert lane.ssh(f"test -e {APP} && echo present || echo absent") == "absent"
+
+
+def test_dry_setup_shows_changes_without_touching_the_host(lane):
+    _result, output = lane.toolkit("setup", "--dry")
+    assert "Render config.yaml" in output  # the secret file shows as a change...
+    assert lane.ssh(f"test -e {APP} && echo present || echo absent") == "absent"  # ...nothing changed
+
+
+def test_setup(lane):
+    lane.toolkit("setup")
+    assert lane.ssh(f"sudo stat -c '%a %U:%G' {APP}/config.yaml") == "640 root:milesahead"
+    assert lane.ssh("sudo stat -c '%a %U:%G' /etc/alloy/milesahead.env") == "600 root:root"
+    config = lane.ssh(f"sudo cat {APP}/config.yaml")
+    assert SECRETS["NVIDIA_API_KEY"] in config and SECRETS["ADMIN_PASSWORD_HASH"] in config
+    assert lane.ssh("systemctl is-enabled milesahead.service") == "enabled"
+    assert lane.ssh("systemctl is-active caddy.service alloy.service cron.service").split() == ["active"] * 3
+    assert "stand-in" in lane.ssh("alloy --version")
+    assert "bin/backup.sh daily" in lane.ssh("cat /etc/cron.d/milesahead")
+
+
+def test_setup_again_changes_nothing(lane):
+    _result, output = lane.toolkit("setup")
+    still = changed_ops(output)
+    print("operations that still report a change on a second setup:", still or "none")
+    assert still == []
+
+
+def test_deploy(lane):
+    _result, output = lane.toolkit("deploy")
+    rid = lane.releases["first"] = released_id(output)
+    status, health = lane.healthz()
+    assert status == 200 and health["release"] == rid and health["status"] == "ok"
+    assert lane.ssh(f"readlink {APP}/current") == f"releases/{rid}"
+
+    status, headers, _body = lane.get("/", {"Accept-Encoding": "gzip"})
+    assert status == 200
+    assert headers["Content-Encoding"] == "gzip"
+    assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "DENY"
+    assert lane.get("/metrics")[0] == 404  # Caddy answers; the app's metrics stay on loopback
+    assert "milesahead_" in lane.ssh("curl -fsS http://127.0.0.1:8080/metrics")
+
+    analysis = lane.ssh("sudo systemd-analyze security milesahead.service")
+    exposure = float(re.search(r"Overall exposure level for milesahead.service: ([0-9.]+)", analysis).group(1))
+    print(f"systemd-analyze security milesahead.service: exposure {exposure}")
+    assert exposure <= 2.0
+
+
+def test_second_deploy_of_a_new_release(lane):
+    source = lane.source("second", edit=lambda p: p.write_text(p.read_text() + "\n# second release\n"))
+    _result, output = lane.toolkit("deploy", "--source", str(source))
+    rid = lane.releases["second"] = released_id(output)
+    assert rid != lane.releases["first"]
+    assert lane.healthz()[1]["release"] == rid
+    assert lane.ssh(f"readlink {APP}/previous") == f"releases/{lane.releases['first']}"
+
+
+def test_broken_release_rolls_back_by_itself(lane):
+    def break_serve(path):
+        # migrate and seed-cards still work; only the server refuses to start.
+        text = path.read_text()
+        guard = 'import sys\nif "serve" in sys.argv[1:]:\n    raise SystemExit("deliberately broken release")\n'
+        path.write_text(guard + text)
+
+    source = lane.source("broken", edit=break_serve)
+    result, output = lane.toolkit("deploy", "--source", str(source), check=False)
+    broken = released_id(output)
+    assert result.returncode != 0
+    assert "has been rolled back" in output
+    assert "deliberately broken release" in output  # the unit's journal lines are shown
+    status, health = lane.healthz()
+    assert status == 200 and health["release"] == lane.releases["second"]
+    assert lane.ssh(f"readlink {APP}/current") == f"releases/{lane.releases['second']}"
+    assert lane.ssh(f"test -e {APP}/deploy.lock && echo locked || echo free") == "free"
+    assert f"deploy {broken} FAILED" in lane.ssh(f"cat {APP}/deploy.log")
+
+
+def test_status_and_logs(lane):
+    _result, output = lane.toolkit("status")
+    assert f"release: {lane.releases['second']}" in output and "unit: active" in output
+    _result, output = lane.toolkit("logs", "-n", "20")
+    assert "milesahead" in output
+
+
+def test_rollback_to_the_previous_release(lane):
+    lane.toolkit("rollback")
+    assert lane.healthz()[1]["release"] == lane.releases["first"]
+    assert "rollback to" in lane.ssh(f"tail -n 1 {APP}/deploy.log")
+
+
+def test_cron_backup_while_the_database_is_written(lane):
+    # A writer in short IMMEDIATE transactions, as the site does, for the whole backup.
+    writer = (
+        "import sqlite3, time\n"
+        "db = sqlite3.connect('/opt/milesahead/data/milesahead.db', timeout=30, isolation_level=None)\n"
+        "db.execute('CREATE TABLE IF NOT EXISTS vm_lane_writes (n INTEGER, at REAL)')\n"
+        "for n in range(400):\n"
+        "    db.execute('BEGIN IMMEDIATE'); db.execute('INSERT INTO vm_lane_writes VALUES (?, ?)', (n, time.time()))\n"
+        "    db.execute('COMMIT'); time.sleep(0.02)\n"
+    )
+    lane.vm.ssh("cat > /tmp/writer.py && sudo chmod 644 /tmp/writer.py", input=writer)
+    lane.ssh("sudo -u milesahead sh -c 'nohup python3 /tmp/writer.py > /tmp/writer.log 2>&1 < /dev/null &'")
+    time.sleep(2)
+    # The command exactly as cron runs it: its user, its minimal environment.
+    line = lane.ssh("grep backup.sh /etc/cron.d/milesahead")
+    user, command = line.split()[5], " ".join(line.split()[6:])
+    cron_env = "env -i SHELL=/bin/sh PATH=/usr/bin:/bin HOME=/opt/milesahead LOGNAME=" + user
+    backup = lane.ssh(f"sudo -u {user} {cron_env} sh -c '{command}'").splitlines()[-1]
+    assert re.fullmatch(rf"{APP}/backups/daily/milesahead-\d{{8}}T\d{{6}}Z\.db\.gz", backup)
+    assert lane.ssh("pgrep -f /tmp/writer.py > /dev/null && echo writing || echo done") == "writing"
+    lane.ssh("while pgrep -f /tmp/writer.py > /dev/null; do sleep 1; done; cat /tmp/writer.log", timeout=180)
+    assert lane.ssh(f"sudo python3 -c {shlex.quote(COUNT)}") == "400"  # no write was refused
+    check = f"gzip -dc {backup} > /tmp/check.db && python3 -c {shlex.quote(INTEGRITY)} /tmp/check.db"
+    assert lane.ssh(f"sudo sh -c {shlex.quote(check)}") == "ok"
+    assert lane.ssh(f"sudo ls {APP}/backups/weekly")  # the first daily also starts the weekly set
+    assert "ok" in lane.ssh("sudo journalctl -t milesahead-backup -n 5 --no-pager")
+    lane.backup = backup
+
+
+def test_backup_command(lane):
+    _result, output = lane.toolkit("backup")
+    assert "/backups/manual/milesahead-" in output
+
+
+def test_restore(lane):
+    # The operator's copy of last night's backup, restored from their machine.
+    local = lane.workdir / "restore.db.gz"
+    local.write_bytes(subprocess.run(lane.vm.ssh_argv() + [f"sudo cat {lane.backup}"], capture_output=True).stdout)
+    rows_in_backup = lane.ssh(
+        f"gzip -dc {lane.backup} | sudo tee /tmp/b.db > /dev/null; sudo python3 -c {shlex.quote(COUNT)} /tmp/b.db"
+    )
+    assert 0 < int(rows_in_backup) <= 400
+    lane.ssh(f"sudo -u milesahead python3 -c {shlex.quote(WIPE)}")  # a change the restore must undo
+    lane.toolkit("restore", str(local))
+    assert lane.ssh(f"sudo python3 -c {shlex.quote(COUNT)}") == rows_in_backup
+    assert lane.healthz()[0] == 200
+    assert lane.healthz()[0] == 200
+    assert lane.ssh(f"sudo ls {APP}/backups/pre-restore")  # the replaced database was kept
+
+
+def test_reboot_brings_everything_back(lane):
+    lane.vm.reboot(timeout=300)
+    status, health = None, None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            status, health = lane.healthz()
+            if status == 200:
+                break
+        except OSError:
+            pass
+        time.sleep(2)
+    assert status == 200 and health["release"] == lane.releases["first"]
+    assert (
+        lane.ssh("systemctl is-active milesahead.service caddy.service alloy.service cron.service").split()
+        == ["active"] * 4
+    )
+
+
+def test_no_secret_appears_in_any_output(lane):
+    assert len(lane.outputs) >= 10
+    leaks = [value for value in SECRET_VALUES for out in lane.outputs if value in out]
+    assert leaks == []
