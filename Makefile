@@ -37,3 +37,17 @@ system-deps:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build artifacts
+
+# toolkit: the operator's commands (docs/OPERATING.md). Hosts and secrets come from the
+# environment (OCI_HOST, OCI_USER, OCI_SSH_KEY or OCI_SSH_KEY_PATH, ...).
+.PHONY: setup deploy rollback status logs backup restore
+
+setup deploy status logs backup: venv
+	$(PY) -m infra $@
+
+rollback: venv
+	$(PY) -m infra rollback $(ID)
+
+restore: venv
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=backup.db.gz"; exit 2; }
+	$(PY) -m infra restore $(FILE)

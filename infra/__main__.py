@@ -9,7 +9,7 @@
     python -m infra restore FILE [--dry]   replace the database from a backup
     python -m infra unlock                 remove a stale deploy lock
 
-Hosts come from OCI_HOST/OCI_USER/OCI_SSH_KEY(_PATH)/OCI_SSH_PORT (see inventory.py)
+Hosts come from OCI_HOST/OCI_USER/OCI_SSH_KEY(_PATH)/OCI_SSH_PORT (see hosts.py)
 or --inventory FILE; defaults from group_data/all.py, overridden with --data KEY=VALUE.
 Everything pyinfra prints passes through a filter that masks secret values.
 """
@@ -20,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from infra import inventory, secrets
+from infra import hosts, secrets
 
 INFRA = Path(__file__).resolve().parent
 ROOT = INFRA.parent
@@ -179,8 +179,8 @@ def main(argv=None):
     if args.inventory == str(INFRA / "inventory.py"):
         # Fail here, with the variable's name, rather than inside pyinfra.
         try:
-            inventory.hosts_from_env()
-        except inventory.InventoryError as e:
+            hosts.hosts_from_env()
+        except hosts.InventoryError as e:
             sys.exit(f"{args.command}: {e}")
     sys.exit(args.func(args))
 

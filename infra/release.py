@@ -107,37 +107,29 @@ def build_vendor(requirements, arch, python):
     return vendor
 
 
-def _add(tar, path, arcname):
-    info = tar.gettarinfo(str(path), arcname)
-    info.mtime = 0
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    if info.isdir():
-        info.mode = 0o755
-        tar.addfile(info)
-    else:
-        info.mode = 0o755 if os.access(path, os.X_OK) else 0o644
-        with open(path, "rb") as f:
-            tar.addfile(info, f)
+def _add(tar, content, arcname):
+    """Add a file (a path, or bytes) with no trace of who built it or when."""
+    data = content if isinstance(content, bytes) else content.read_bytes()
+    info = tarfile.TarInfo(arcname)
+    info.size = len(data)
+    info.mode = 0o755 if not isinstance(content, bytes) and os.access(content, os.X_OK) else 0o644
+    info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+    tar.addfile(info, io.BytesIO(data))
 
 
 def write_archive(dest, source, vendor, rid):
     """Write `rid/` (app files, RELEASE, vendor/) as a reproducible .tar.gz."""
-    entries = [(Path(source) / rel, rel) for rel in source_files(source)]
-    for path in sorted(Path(vendor).rglob("*")):
+    entries = {rel: Path(source) / rel for rel in source_files(source)}
+    entries["RELEASE"] = f"{rid}\n".encode()
+    for path in Path(vendor).rglob("*"):
         rel = path.relative_to(vendor)
         if path.is_file() and "__pycache__" not in rel.parts:
-            entries.append((path, f"vendor/{rel.as_posix()}"))
-    entries.sort(key=lambda e: e[1])
+            entries[f"vendor/{rel.as_posix()}"] = path
 
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path, rel in entries:
-            _add(tar, path, f"{rid}/{rel}")
-        release = tarfile.TarInfo(f"{rid}/RELEASE")
-        data = f"{rid}\n".encode()
-        release.size, release.mode, release.mtime = len(data), 0o644, 0
-        tar.addfile(release, io.BytesIO(data))
+        for rel in sorted(entries):
+            _add(tar, entries[rel], f"{rid}/{rel}")
 
     tmp = Path(f"{dest}.tmp")
     with open(tmp, "wb") as f, gzip.GzipFile("", "wb", 6, f, mtime=0) as gz:

@@ -41,6 +41,10 @@ def check(environ, alloy_enabled=True):
             + ", ".join(missing)
             + " (set them in the environment; see docs/OPERATING.md)"
         )
+    # The app's config loader reads ${NAME} as a variable reference, with no escape.
+    braced = [name for name in REQUIRED + OPTIONAL + GRAFANA if "${" in environ.get(name, "")]
+    if braced:
+        raise SecretError(f"{', '.join(braced)}: contains '${{', which config.yaml would read as a variable")
     if not BCRYPT.match(environ["ADMIN_PASSWORD_HASH"]):
         raise SecretError("ADMIN_PASSWORD_HASH is not a bcrypt hash (make one with `python app.py hash-password`)")
 

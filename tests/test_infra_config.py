@@ -1,0 +1,114 @@
+"""Rendering: config.yaml from secrets (read back by the app's own loader), unit, Caddy, Alloy, cron."""
+
+from pathlib import Path
+
+import jinja2
+import pytest
+
+import config as configuration
+from infra import secrets
+from infra.tasks import TEMPLATES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+HASH = "$2b$12$" + "a" * 53
+ENV = {
+    "ADMIN_PASSWORD_HASH": HASH,
+    "NVIDIA_API_KEY": "nvapi-x'y\"z #not-a-comment $HOME {}: - [",
+    "UNSPLASH_KEY": "u-key",
+    "GRAFANA_API_KEY": "glc_key",
+}
+
+
+def render(name, **context):
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined)
+    return env.get_template(name).render(**context)
+
+
+def render_config(tmp_path, environ=ENV):
+    text = render(
+        "config.yaml.j2",
+        s=secrets.values(environ),
+        base_url="https://milesahead.example.com",
+        app_user="milesahead",
+        app_root="/opt/milesahead",
+        app_port=8080,
+        backup_keep_daily=7,
+        backup_keep_weekly=4,
+    )
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_config_carries_every_secret_exactly(tmp_path):
+    # No environment at load time: the file holds the values, not ${VAR} references.
+    cfg = configuration.load_config(str(render_config(tmp_path)), environ={})
+    assert cfg["admin"]["password_hash"] == HASH
+    assert cfg["llm"]["api_key"] == ENV["NVIDIA_API_KEY"]
+    assert cfg["images"]["unsplash"]["key"] == "u-key"
+    assert cfg["images"]["pexels"]["key"] == ""  # optional and unset
+    assert cfg["database"]["path"] == "/opt/milesahead/data/milesahead.db"
+    assert cfg["server"] == cfg["server"] | {"host": "127.0.0.1", "port": 8080}
+
+
+def test_session_secret_is_stable_and_follows_the_password_hash(tmp_path):
+    first = secrets.values(ENV)["SESSION_SECRET"]
+    assert first and first == secrets.values(dict(ENV))["SESSION_SECRET"]
+    assert secrets.values(ENV | {"ADMIN_PASSWORD_HASH": "$2b$12$" + "b" * 53})["SESSION_SECRET"] != first
+    assert secrets.values(ENV | {"SESSION_SECRET": "given"})["SESSION_SECRET"] == "given"
+
+
+def test_unit_is_hardened_and_runs_the_current_release():
+    unit = render("milesahead.service.j2", app_name="milesahead", app_user="milesahead", app_root="/opt/milesahead")
+    for line in (
+        "User=milesahead",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/opt/milesahead/data /opt/milesahead/backups",
+        "PrivateTmp=yes",
+        "ProtectHome=yes",
+        "CapabilityBoundingSet=",
+        "Restart=on-failure",
+        "Environment=PYTHONPATH=/opt/milesahead/current/vendor",
+        "ExecStart=/usr/bin/python3 /opt/milesahead/current/app.py --config /opt/milesahead/config.yaml serve",
+    ):
+        assert line in unit.splitlines()
+
+
+@pytest.mark.parametrize("address, hsts", [("milesahead.example.com", True), (":80", False)])
+def test_caddy_site_headers_compression_and_no_metrics(address, hsts):
+    site = render("site.caddy.j2", site_address=address, https=hsts, upstream="127.0.0.1:8080")
+    assert site.startswith("# Managed") and f"\n{address} {{" in site
+    assert "encode zstd gzip" in site
+    assert "respond @metrics 404" in site and "@metrics path /metrics /metrics/*" in site
+    assert 'X-Content-Type-Options "nosniff"' in site
+    assert ("Strict-Transport-Security" in site) is hsts
+    assert site.index("respond @metrics") < site.index("reverse_proxy 127.0.0.1:8080")
+
+
+def test_alloy_config_takes_credentials_from_the_environment_only():
+    alloy = render("config.alloy.j2", app_name="milesahead", app_port=8080, inventory_hostname="web1")
+    assert 'metrics_path    = "/metrics"' in alloy and "127.0.0.1:8080" in alloy
+    assert 'matches    = "_SYSTEMD_UNIT=milesahead.service"' in alloy
+    assert alloy.count('sys.env("GRAFANA_API_KEY")') == 2
+    env_file = render("alloy.env.j2", s=secrets.values(ENV))
+    assert "GRAFANA_API_KEY=glc_key" in env_file.splitlines()
+
+
+def test_cron_runs_the_backup_as_the_app_user():
+    cron = render(
+        "cron.j2",
+        backup_cron="17 3 * * *",
+        app_user="milesahead",
+        app_root="/opt/milesahead",
+        backup_keep_daily=7,
+        backup_keep_weekly=4,
+    )
+    assert "17 3 * * * milesahead KEEP_DAILY=7 KEEP_WEEKLY=4 /opt/milesahead/bin/backup.sh daily" in cron
+
+
+def test_templates_all_say_they_are_managed():
+    for path in TEMPLATES.iterdir():
+        assert "Managed by milesahead's toolkit" in path.read_text(), path.name
+    assert (ROOT / "infra" / "files" / "backup.sh").stat().st_mode & 0o111
