@@ -124,7 +124,7 @@ def fail_with_journal(message, **kwargs):
     """Show the unit's last 50 log lines and fail the run (pyinfra prints stderr)."""
     d = host.data
     server.shell(
-        name=f"FAILED: {message}",
+        name="If it failed: show the journal and stop",
         commands=[
             f"journalctl -u {d.app_name}.service -n 50 --no-pager >&2; echo {q('FAILED: ' + message)} >&2; exit 1"
         ],
@@ -227,7 +227,7 @@ def deploy_release(source=builder.ROOT):
 
     # Unhealthy after the switch: put both links back, restart, prove the old one works.
     server.shell(
-        name="ROLLBACK: restore current and previous",
+        name="If unhealthy, roll back: restore current and previous",
         commands=[
             f"cd {d.app_root} && old=$(cat {lock}/current) && prev=$(cat {lock}/previous)"
             ' && if [ -n "$old" ]; then ln -sfn $old current.new && mv -T current.new current;'
@@ -237,10 +237,10 @@ def deploy_release(source=builder.ROOT):
         ],
         _if=rolled_back,
     )
-    restart(name="ROLLBACK: restart the previous release", _if=rolled_back)
+    restart(name="If unhealthy, roll back: restart the previous release", _if=rolled_back)
     gate(
         f'"$(basename "$(cat {lock}/current)")"',
-        name="ROLLBACK: the previous release is healthy",
+        name="If unhealthy, roll back: the previous release is healthy",
         _if=rolled_back,
     )
     log(f"deploy {rid} FAILED health gate, rolled back", _if=rolled_back)
