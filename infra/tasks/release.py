@@ -41,27 +41,79 @@ def q(value):
     return shlex.quote(str(value))
 
 
+# --- shell commands (pure functions of the layout, tested locally with sh) ---
+
+
+def lock_command(root, who, action):
+    """mkdir is atomic: the first deploy gets the lock; others are told who holds it."""
+    lock = f"{root}/deploy.lock"
+    return (
+        f"if mkdir {lock} 2>/dev/null; then"
+        f' echo {q(who)} {q(action)} "$(date -u +%FT%TZ)" > {lock}/owner;'
+        f" readlink {root}/current > {lock}/current || true;"
+        f" readlink {root}/previous > {lock}/previous || true;"
+        " else"
+        f" age=$(( ($(date +%s) - $(stat -c %Y {lock})) / 60 ));"
+        f' echo "deploy lock held by: $(cat {lock}/owner 2>/dev/null) ($age min ago)" >&2;'
+        f" [ $age -lt {STALE_AFTER_MINUTES} ] || echo 'the lock looks STALE: a deploy"
+        " died holding it. Check the host, then run: python -m infra unlock' >&2;"
+        " exit 1; fi"
+    )
+
+
+def swap_command(root, target):
+    """current -> releases/<target> by rename (never rm+ln); previous keeps the old current."""
+    return (
+        f"cd {root} && new=releases/{target} && test -f $new/app.py"
+        " && old=$(readlink current || true)"
+        ' && if [ "$old" != "$new" ]; then'
+        " touch $new && ln -sfn $new current.new && mv -T current.new current"
+        ' && if [ -n "$old" ]; then ln -sfn $old previous.new && mv -T previous.new previous; fi;'
+        " fi"
+    )
+
+
+def restore_links_command(root):
+    """Put current and previous back as the lock recorded them."""
+    return (
+        f"cd {root} && old=$(cat deploy.lock/current) && prev=$(cat deploy.lock/previous)"
+        ' && if [ -n "$old" ]; then ln -sfn $old current.new && mv -T current.new current;'
+        " else rm -f current; fi"
+        ' && if [ -n "$prev" ]; then ln -sfn $prev previous.new && mv -T previous.new previous;'
+        " else rm -f previous; fi"
+    )
+
+
+def unpack_command(rel):
+    """Unpack beside, rename into place: a half-unpacked release is never visible."""
+    return (
+        f"if [ ! -d {rel} ]; then rm -rf {rel}.tmp && mkdir {rel}.tmp"
+        f" && tar -xzf {rel}.tar.gz -C {rel}.tmp --strip-components=1 --no-same-owner -m"
+        # Bytecode now, as root: the service cannot write it into the read-only release.
+        f" && {{ python3 -m compileall -q {rel}.tmp > /dev/null || true; }}"
+        f" && mv -T {rel}.tmp {rel}; fi"
+    )
+
+
+def prune_command(root, keep):
+    """Keep the newest `keep` releases; never the current or the previous one."""
+    return (
+        f"cd {root}/releases"
+        ' && cur=$(basename "$(readlink ../current)")'
+        ' && prev=$(basename "$(readlink ../previous || true)")'
+        " && ls -1dt */ | sed 's#/$##' | grep -v '[.]tmp$'"
+        f" | tail -n +{keep + 1}"
+        " | while read -r r; do"
+        ' [ "$r" = "$cur" ] || [ "$r" = "$prev" ] || { rm -rf "$r" "$r.tar.gz"; echo "removed $r"; };'
+        " done"
+    )
+
+
 # --- run-time steps shared by deploy, rollback and restore --------------------
 
 
 def take_lock(action):
-    d = host.data
-    lock = f"{d.app_root}/deploy.lock"
-    server.shell(
-        name="Take the deploy lock",
-        commands=[
-            f"if mkdir {lock} 2>/dev/null; then"
-            f' echo {q(owner())} {q(action)} "$(date -u +%FT%TZ)" > {lock}/owner;'
-            f" readlink {d.app_root}/current > {lock}/current || true;"
-            f" readlink {d.app_root}/previous > {lock}/previous || true;"
-            " else"
-            f" age=$(( ($(date +%s) - $(stat -c %Y {lock})) / 60 ));"
-            f' echo "deploy lock held by: $(cat {lock}/owner 2>/dev/null) ($age min ago)" >&2;'
-            f" [ $age -lt {STALE_AFTER_MINUTES} ] || echo 'the lock looks STALE: a deploy"
-            " died holding it. Check the host, then run: python -m infra unlock' >&2;"
-            " exit 1; fi"
-        ],
-    )
+    server.shell(name="Take the deploy lock", commands=[lock_command(host.data.app_root, owner(), action)])
 
 
 def release_lock(**kwargs):
@@ -82,20 +134,7 @@ def log(message, **kwargs):
 
 
 def swap_to(target, name, **kwargs):
-    """Point current at releases/<target> by rename; previous keeps the old current."""
-    d = host.data
-    return server.shell(
-        name=name,
-        commands=[
-            f"cd {d.app_root} && new=releases/{target} && test -f $new/app.py"
-            " && old=$(readlink current || true)"
-            ' && if [ "$old" != "$new" ]; then'
-            " touch $new && ln -sfn $new current.new && mv -T current.new current"
-            ' && if [ -n "$old" ]; then ln -sfn $old previous.new && mv -T previous.new previous; fi;'
-            " fi"
-        ],
-        **kwargs,
-    )
+    return server.shell(name=name, commands=[swap_command(host.data.app_root, target)], **kwargs)
 
 
 def restart(name=None, **kwargs):
@@ -187,17 +226,7 @@ def deploy_release(source=builder.ROOT):
         return steps[-1]
 
     step(files.put, name=f"Upload release {rid}", src=str(archive), dest=f"{rel}.tar.gz", mode="0644")
-    # Unpack beside, rename into place: a half-unpacked release is never visible.
-    step(
-        server.shell,
-        name=f"Unpack release {rid}",
-        commands=[
-            f"if [ ! -d {rel} ]; then rm -rf {rel}.tmp && mkdir {rel}.tmp"
-            f" && tar -xzf {rel}.tar.gz -C {rel}.tmp --strip-components=1 --no-same-owner -m"
-            f" && python3 -m compileall -q {rel}.tmp > /dev/null"
-            f" ; mv -T {rel}.tmp {rel}; fi"
-        ],
-    )
+    step(server.shell, name=f"Unpack release {rid}", commands=[unpack_command(rel)])
     step(
         server.shell,
         name="Snapshot the database before migrating",
@@ -228,13 +257,7 @@ def deploy_release(source=builder.ROOT):
     # Unhealthy after the switch: put both links back, restart, prove the old one works.
     server.shell(
         name="If unhealthy, roll back: restore current and previous",
-        commands=[
-            f"cd {d.app_root} && old=$(cat {lock}/current) && prev=$(cat {lock}/previous)"
-            ' && if [ -n "$old" ]; then ln -sfn $old current.new && mv -T current.new current;'
-            " else rm -f current; fi"
-            ' && if [ -n "$prev" ]; then ln -sfn $prev previous.new && mv -T previous.new previous;'
-            " else rm -f previous; fi"
-        ],
+        commands=[restore_links_command(d.app_root)],
         _if=rolled_back,
     )
     restart(name="If unhealthy, roll back: restart the previous release", _if=rolled_back)
@@ -253,21 +276,7 @@ def deploy_release(source=builder.ROOT):
 
 
 def prune_releases(keep):
-    """Keep the newest `keep` releases; never the current or the previous one."""
-    d = host.data
-    server.shell(
-        name=f"Keep the newest {keep} releases",
-        commands=[
-            f"cd {d.app_root}/releases"
-            ' && cur=$(basename "$(readlink ../current)")'
-            ' && prev=$(basename "$(readlink ../previous || true)")'
-            " && ls -1dt */ | sed 's#/$##' | grep -v '[.]tmp$'"
-            f" | tail -n +{keep + 1}"
-            " | while read -r r; do"
-            ' [ "$r" = "$cur" ] || [ "$r" = "$prev" ] || { rm -rf "$r" "$r.tar.gz"; echo "removed $r"; };'
-            " done"
-        ],
-    )
+    server.shell(name=f"Keep the newest {keep} releases", commands=[prune_command(host.data.app_root, keep)])
 
 
 # --- rollback ----------------------------------------------------------------
