@@ -213,6 +213,9 @@ def test_deploy(lane):
 
 def test_second_deploy_of_a_new_release(lane):
     source = lane.source("second", edit=lambda p: p.write_text(p.read_text() + "\n# second release\n"))
+    _result, output = lane.toolkit("deploy", "--dry", "--source", str(source))
+    assert "Switch current to" in output  # what would happen...
+    assert lane.ssh(f"readlink {APP}/current") == f"releases/{lane.releases['first']}"  # ...did not
     _result, output = lane.toolkit("deploy", "--source", str(source))
     rid = lane.releases["second"] = released_id(output)
     assert rid != lane.releases["first"]
@@ -295,7 +298,7 @@ def test_restore(lane):
     local = lane.workdir / "restore.db.gz"
     local.write_bytes(subprocess.run(lane.vm.ssh_argv() + [f"sudo cat {lane.backup}"], capture_output=True).stdout)
     rows_in_backup = lane.ssh(
-        f"gzip -dc {lane.backup} | sudo tee /tmp/b.db > /dev/null; sudo python3 -c {shlex.quote(COUNT)} /tmp/b.db"
+        f"sudo sh -c 'gzip -dc {lane.backup} > /tmp/b.db' && sudo python3 -c {shlex.quote(COUNT)} /tmp/b.db"
     )
     assert 0 < int(rows_in_backup) <= 400
     lane.ssh(f"sudo -u milesahead python3 -c {shlex.quote(WIPE)}")  # a change the restore must undo
