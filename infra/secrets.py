@@ -39,7 +39,7 @@ def check(environ, alloy_enabled=True):
         raise SecretError(
             "missing required secret(s): "
             + ", ".join(missing)
-            + " (set them in the environment; see docs/OPERATING.md)"
+            + " (set them in the environment; see the README, Operating the toolkit)"
         )
     # The app's config loader reads ${NAME} as a variable reference, with no escape.
     braced = [name for name in REQUIRED + OPTIONAL + GRAFANA if "${" in environ.get(name, "")]
