@@ -113,14 +113,16 @@ class Throttle:
 
 
 class Desk:
-    """Everything the desk keeps per app: config, secret, throttle, revoked sessions, clock."""
+    """Everything the desk keeps per app: config, secret, throttle, clock.
+
+    Logged-out sessions live in the database (revoked_sessions), so a logout holds
+    across restarts and across the web process and any other.
+    """
 
     def __init__(self, config):
         self.config = config
         self.secret = load_secret(config)
         self.throttle = Throttle(config["admin"]["max_login_failures"])
-        self.revoked = {}  # session nonce -> when it would have expired (logout)
-        self.lock = threading.Lock()
         self.clock = time.time  # tests move time forward by replacing this
 
     @property
@@ -130,15 +132,16 @@ class Desk:
     def sign(self, purpose, payload):
         return hmac.new(self.secret, f"{purpose}|{payload}".encode(), hashlib.sha256).hexdigest()
 
-    def revoke(self, nonce, issued):
-        with self.lock:
-            now = self.clock()
-            self.revoked = {n: t for n, t in self.revoked.items() if t > now}
-            self.revoked[nonce] = issued + self.session_seconds + CLOCK_SKEW_SECONDS
+    def revoke(self, conn, nonce, issued):
+        with store.transaction(conn):
+            conn.execute("DELETE FROM revoked_sessions WHERE expires_at < ?", (int(self.clock()),))
+            conn.execute(
+                "INSERT OR IGNORE INTO revoked_sessions (nonce, expires_at) VALUES (?, ?)",
+                (nonce, issued + self.session_seconds + CLOCK_SKEW_SECONDS),
+            )
 
-    def is_revoked(self, nonce):
-        with self.lock:
-            return nonce in self.revoked
+    def is_revoked(self, conn, nonce):
+        return conn.execute("SELECT 1 FROM revoked_sessions WHERE nonce = ?", (nonce,)).fetchone() is not None
 
 
 def load_secret(config):
@@ -253,7 +256,7 @@ def current_session():
         issued, _, nonce = payload.partition(".")
         if issued.isdigit() and nonce:
             age = desk().clock() - int(issued)
-            if -CLOCK_SKEW_SECONDS <= age < desk().session_seconds and not desk().is_revoked(nonce):
+            if -CLOCK_SKEW_SECONDS <= age < desk().session_seconds and not desk().is_revoked(site.db(), nonce):
                 session = (int(issued), nonce)
     request.environ["milesahead.session"] = session
     return session
@@ -442,7 +445,7 @@ def login_submit():
 @editor_page
 def logout():
     issued, nonce = current_session()
-    desk().revoke(nonce, issued)
+    desk().revoke(site.db(), nonce, issued)
     _delete_cookie(SESSION_COOKIE)
     log.info("admin logout from %s", client_address())
     bottle.redirect("/admin/login")

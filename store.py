@@ -228,6 +228,15 @@ MIGRATIONS = [
         );
         """,
     ),
+    (
+        "admin session revocations",
+        """
+        CREATE TABLE revoked_sessions (
+            nonce TEXT PRIMARY KEY,       -- the session cookie's random part
+            expires_at INTEGER NOT NULL   -- unix time the cookie would have expired anyway
+        );
+        """,
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -97,6 +97,15 @@ def test_logout_ends_the_session_even_if_the_cookie_is_replayed(client):
     assert client.get("/admin").status_int == 302
 
 
+def test_logout_holds_after_a_restart(client, config):
+    login(client)
+    stolen = client.cookies["milesahead_admin"]
+    client.post("/admin/logout", {"csrf_token": csrf_token(client)})
+    restarted = webtest.TestApp(milesahead.create_app(config))  # same database, same secret
+    restarted.set_cookie("milesahead_admin", stolen)
+    assert restarted.get("/admin").status_int == 302
+
+
 @pytest.mark.parametrize("token", [None, "", "forged", "0" * 64])
 def test_posts_without_the_right_csrf_token_get_403_and_change_nothing(client, conn, token):
     article_id = make_article(conn)
