@@ -440,13 +440,13 @@ def in_progress_message(config, lock):
 
 
 def trigger_run(config, trigger="admin"):
-    """Start a run in a background thread; returns a sentence saying what happened."""
+    """Start a run in a background thread. Returns (started, a sentence saying what happened)."""
     configured, reason = is_configured(config)
     if not configured:
-        return f"Not started: {reason}"
+        return False, f"Not started: {reason}"
     lock = RunLock(lock_path(config))
     if not lock.acquire():
-        return f"Not started: {in_progress_message(config, lock)}."
+        return False, f"Not started: {in_progress_message(config, lock)}."
 
     def background():
         try:
@@ -455,7 +455,7 @@ def trigger_run(config, trigger="admin"):
             log.exception("background pipeline run failed")
 
     threading.Thread(target=background, name=f"pipeline-{trigger}", daemon=True).start()
-    return "Pipeline run started; it appears in the list of runs and finishes in a few minutes."
+    return True, "Pipeline run started; it appears in the list of runs and finishes in a few minutes."
 
 
 class Scheduler:

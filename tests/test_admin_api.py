@@ -1,11 +1,11 @@
 """The desk's JSON API: same actions and rules, session + CSRF header or a bearer token."""
 
 import json
-import sys
-import types
+import time
 
 import pytest
 from admin_support import csrf_token, desk_config, login, make_article, password_hash  # noqa: F401
+from standins.world import World
 
 import store
 import workflow
@@ -118,44 +118,32 @@ def test_runs_are_listed_from_the_table(client, conn):
     assert runs["runs"][0]["errors"] == ["feed x timed out"]
 
 
-def fake_pipeline(configured=True, reason=""):
-    module = types.ModuleType("pipeline")
-    module.calls = []
-    module.is_configured = lambda config: (configured, reason)
-
-    def trigger_run(config, trigger="admin"):
-        module.calls.append(trigger)
-        return "Run started."
-
-    module.trigger_run = trigger_run
-    return module
+@pytest.fixture
+def world(config, app):
+    """The pipeline's outside world (model, image APIs, feeds) as loopback stand-ins."""
+    with World(config) as w:
+        yield w
 
 
-def test_trigger_starts_a_run_when_the_pipeline_is_configured(client, monkeypatch):
-    pipeline = fake_pipeline()
-    monkeypatch.setitem(sys.modules, "pipeline", pipeline)
+def wait_for_finished_run(conn, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row = conn.execute("SELECT trigger, status FROM pipeline_runs WHERE status != 'running'").fetchone()
+        if row:
+            return tuple(row)
+        time.sleep(0.05)
+    raise TimeoutError("no finished pipeline run")
+
+
+def test_trigger_starts_a_real_run_and_refuses_a_second_while_it_goes(client, world, conn):
+    world.model.hold_from = 1  # the model stand-in holds its replies until released
     response = client.post_json("/api/admin/runs", {}, headers=BEARER, status=202).json
-    assert response == {"started": True, "message": "Run started."}
-    assert pipeline.calls == ["admin"]
-
-
-def test_trigger_says_why_when_it_cannot_run(client, monkeypatch):
-    pipeline = fake_pipeline(False, "no LLM API key (llm.api_key)")
-    monkeypatch.setitem(sys.modules, "pipeline", pipeline)
+    assert response["started"] is True and "started" in response["message"]
     response = client.post_json("/api/admin/runs", {}, headers=BEARER, status=409).json
-    assert "no LLM API key" in response["message"] and pipeline.calls == []
-    monkeypatch.setitem(sys.modules, "pipeline", None)  # not installed at all
-    response = client.post_json("/api/admin/runs", {}, headers=BEARER, status=409).json
-    assert "not installed" in response["message"]
-    assert client.get("/api/admin/runs", headers=BEARER).json["configured"] is False
-
-
-def test_a_run_already_going_is_409(client, monkeypatch):
-    pipeline = fake_pipeline()
-    pipeline.trigger_run = lambda config, trigger="admin": "Not started: run #4 is still going."
-    monkeypatch.setitem(sys.modules, "pipeline", pipeline)
-    response = client.post_json("/api/admin/runs", {}, headers=BEARER, status=409).json
-    assert response == {"started": False, "message": "Not started: run #4 is still going."}
+    assert response["started"] is False and "already in progress" in response["message"]
+    world.model.released.set()
+    assert wait_for_finished_run(conn) == ("admin", "ok")
+    assert client.get("/api/admin/runs", headers=BEARER).json["runs"][0]["trigger"] == "admin"
 
 
 def test_the_real_pipeline_without_an_llm_key_is_not_configured(config, client):

@@ -58,7 +58,8 @@ def test_a_run_in_progress_refuses_another(config, world, conn):
     try:
         with pytest.raises(pipeline.RunInProgress, match=f"process {os.getpid()}"):
             pipeline.run(config)
-        assert "already in progress" in pipeline.trigger_run(config)
+        started, message = pipeline.trigger_run(config)
+        assert not started and "already in progress" in message
     finally:
         lock.release()
     assert conn.execute("SELECT COUNT(*) FROM pipeline_runs").fetchone()[0] == 0

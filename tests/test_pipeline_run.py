@@ -161,7 +161,8 @@ def test_without_an_api_key_nothing_happens_and_it_says_why(config, world, conn)
     config["llm"]["api_key"] = ""
     with pytest.raises(pipeline.NotConfigured, match="NVIDIA_API_KEY"):
         pipeline.run(config)
-    assert "Not started: no LLM API key" in pipeline.trigger_run(config)
+    started, message = pipeline.trigger_run(config)
+    assert not started and "Not started: no LLM API key" in message
     assert conn.execute("SELECT COUNT(*) FROM pipeline_runs").fetchone()[0] == 0
     assert world.feeds.requests == [] and world.model.requests == []
     assert pipeline.is_configured(config)[0] is False

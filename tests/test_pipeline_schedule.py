@@ -26,9 +26,10 @@ def wait_for_runs(conn, count, timeout=20):
 
 def test_trigger_run_starts_a_background_run_and_refuses_a_second(config, world, conn):
     world.model.hold_from = 1
-    message = pipeline.trigger_run(config, trigger="admin")
-    assert message.startswith("Pipeline run started")
-    assert "already in progress" in pipeline.trigger_run(config, trigger="admin")
+    started, message = pipeline.trigger_run(config, trigger="admin")
+    assert started and message.startswith("Pipeline run started")
+    started, message = pipeline.trigger_run(config, trigger="admin")
+    assert not started and "already in progress" in message
     world.model.released.set()
     wait_for_runs(conn, 1)
     row = conn.execute("SELECT trigger, status FROM pipeline_runs").fetchone()
