@@ -20,6 +20,19 @@ def desk_config(config, password_hash):
     return config
 
 
+@pytest.fixture
+def config(config, password_hash):
+    """The app's config with the desk open (a real bcrypt hash); import it to use it."""
+    return desk_config(config, password_hash)
+
+
+@pytest.fixture
+def editor(client):
+    """A WebTest client logged in to the desk."""
+    login(client)
+    return client
+
+
 def seed_sample_cards(conn):
     cards = [
         sample_card(slug="sapphire-reserve", name="Chase Sapphire Reserve", keywords=["Sapphire Reserve", "CSR"]),

@@ -1,20 +1,18 @@
 """Publishing links an article to the cards it mentions; unpublishing undoes it; no duplicates."""
 
 import pytest
-from admin_support import desk_config, login, make_article, password_hash, post_action, seed_sample_cards  # noqa: F401
+from admin_support import (  # noqa: F401
+    config,
+    desk_config,
+    editor,
+    login,
+    make_article,
+    password_hash,
+    post_action,
+    seed_sample_cards,
+)
 
 import store
-
-
-@pytest.fixture
-def config(config, password_hash):  # noqa: F811
-    return desk_config(config, password_hash)
-
-
-@pytest.fixture
-def editor(client):
-    login(client)
-    return client
 
 
 @pytest.fixture

@@ -7,16 +7,11 @@ import sys
 
 import bcrypt
 import pytest
-from admin_support import CLIENT, PASSWORD, desk_config, login, password_hash  # noqa: F401
+from admin_support import CLIENT, PASSWORD, config, desk_config, login, password_hash  # noqa: F401
 
 import metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture
-def config(config, password_hash):  # noqa: F811
-    return desk_config(config, password_hash)
 
 
 class Clock:

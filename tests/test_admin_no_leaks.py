@@ -5,15 +5,10 @@ from html import unescape
 from urllib.parse import urlsplit
 
 import pytest
-from admin_support import desk_config, login, make_article, password_hash, post_action, seed_sample_cards  # noqa: F401
+from admin_support import config, desk_config, login, make_article, password_hash, post_action, seed_sample_cards  # noqa: F401
 
 import store
 import workflow
-
-
-@pytest.fixture
-def config(config, password_hash):  # noqa: F811
-    return desk_config(config, password_hash)
 
 
 @pytest.fixture

@@ -4,22 +4,10 @@ import json
 import re
 import time
 
-import pytest
-from admin_support import csrf_token, desk_config, login, make_article, password_hash  # noqa: F401
+from admin_support import config, csrf_token, desk_config, editor, login, make_article, password_hash  # noqa: F401
 from standins.world import World
 
 import store
-
-
-@pytest.fixture
-def config(config, password_hash):  # noqa: F811
-    return desk_config(config, password_hash)
-
-
-@pytest.fixture
-def editor(client):
-    login(client)
-    return client
 
 
 def test_queues_count_and_list_every_status(editor, conn):

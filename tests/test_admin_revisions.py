@@ -2,22 +2,10 @@
 
 import re
 
-import pytest
-from admin_support import desk_config, login, make_article, password_hash, post_action  # noqa: F401
+from admin_support import config, desk_config, editor, login, make_article, password_hash, post_action  # noqa: F401
 
 import store
 import workflow
-
-
-@pytest.fixture
-def config(config, password_hash):  # noqa: F811
-    return desk_config(config, password_hash)
-
-
-@pytest.fixture
-def editor(client):
-    login(client)
-    return client
 
 
 def edit_form(editor, article_id):

@@ -8,15 +8,10 @@ import stat
 import pytest
 import requests
 import webtest
-from admin_support import PASSWORD, csrf_token, desk_config, login, make_article, password_hash  # noqa: F401
+from admin_support import PASSWORD, config, csrf_token, desk_config, login, make_article, password_hash  # noqa: F401
 
 import app as milesahead
 import store
-
-
-@pytest.fixture
-def config(config, password_hash):  # noqa: F811
-    return desk_config(config, password_hash)
 
 
 def session_cookie_header(response):

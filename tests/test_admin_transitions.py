@@ -1,23 +1,11 @@
 """Desk actions over HTTP: every allowed move from its button, every other refused with 409."""
 
 import pytest
-from admin_support import desk_config, login, make_article, password_hash, post_action  # noqa: F401
+from admin_support import config, desk_config, editor, login, make_article, password_hash, post_action  # noqa: F401
 
 import admin
 import store
 import workflow
-
-
-@pytest.fixture
-def config(config, password_hash):  # noqa: F811
-    return desk_config(config, password_hash)
-
-
-@pytest.fixture
-def editor(client):
-    login(client)
-    return client
-
 
 ACTION_FOR = {target: action for action, target in admin.ACTIONS.items()}
 ALLOWED = [(a, b) for a, targets in workflow.TRANSITIONS.items() for b in targets]
