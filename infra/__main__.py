@@ -65,12 +65,18 @@ def run_exec(args, command, sudo_user=None):
     return run(pyinfra_argv(args, "exec", *flags, "--", command))
 
 
-def data_value(args, key, default):
+def data_setting(args, key, default):
+    """A group-data value as given with --data KEY=VALUE, else the default."""
     for item in args.data:
         name, _, value = item.partition("=")
         if name == key:
-            return value.lower() not in ("false", "0", "no", "")
+            return value
     return default
+
+
+def data_value(args, key, default):
+    value = data_setting(args, key, None)
+    return default if value is None else value.lower() not in ("false", "0", "no", "")
 
 
 # --- commands ----------------------------------------------------------------
@@ -99,11 +105,12 @@ def cmd_restore(args):
 
 def cmd_status(args):
     r = APP_ROOT
+    port = int(data_setting(args, "app_port", 8080))
     command = (
         f"echo release: $(cat {r}/current/RELEASE 2>/dev/null || echo none);"
         f' echo previous: $(basename "$(readlink {r}/previous)" 2>/dev/null);'
         " echo unit: $(systemctl is-active milesahead.service);"
-        f" echo health: $(python3 {r}/bin/healthgate.py --port 8080 --once 2>&1);"
+        f" echo health: $(python3 {r}/bin/healthgate.py --port {port} --once 2>&1);"
         f" echo disk: $(df -h --output=used,avail,pcent {r} | tail -1);"
         f" echo last backup: $(ls -1t {r}/backups/*/milesahead-*.db.gz 2>/dev/null | head -1);"
         f" echo lock: $(cat {r}/deploy.lock/owner 2>/dev/null || echo free);"

@@ -23,7 +23,7 @@ health_timeout = 60
 # someone else (Docker Compose) and run their validate and reload commands.
 caddy_mode = "distro"
 caddy_sites_dir = "/etc/caddy/sites"
-caddy_upstream = "127.0.0.1:8080"
+caddy_upstream = ""  # empty: 127.0.0.1:<app_port>; a Compose Caddy may need host.docker.internal:<port>
 caddy_validate_command = "caddy validate --adapter caddyfile --config /etc/caddy/Caddyfile"
 caddy_reload_command = "systemctl reload caddy"
 
