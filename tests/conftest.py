@@ -79,6 +79,20 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_for(condition, timeout=20, what="condition"):
+    """Poll until condition() is true; for work that finishes on another thread or process."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"{what} not met within {timeout}s")
+
+
+def finished_runs(conn):
+    return conn.execute("SELECT COUNT(*) FROM pipeline_runs WHERE status != 'running'").fetchone()[0]
+
+
 def wait_until_up(url, timeout=15):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -87,6 +101,15 @@ def wait_until_up(url, timeout=15):
         except requests.ConnectionError:
             time.sleep(0.05)
     raise TimeoutError(f"{url} did not answer within {timeout}s")
+
+
+@pytest.fixture
+def world(config, app):
+    """The pipeline's outside world (model, image APIs, feeds) as loopback stand-ins."""
+    from standins.world import World
+
+    with World(config) as w:
+        yield w
 
 
 @pytest.fixture

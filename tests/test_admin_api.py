@@ -1,11 +1,10 @@
 """The desk's JSON API: same actions and rules, session + CSRF header or a bearer token."""
 
 import json
-import time
 
 import pytest
 from admin_support import csrf_token, desk_config, login, make_article, password_hash  # noqa: F401
-from standins.world import World
+from conftest import finished_runs, wait_for
 
 import store
 import workflow
@@ -118,21 +117,9 @@ def test_runs_are_listed_from_the_table(client, conn):
     assert runs["runs"][0]["errors"] == ["feed x timed out"]
 
 
-@pytest.fixture
-def world(config, app):
-    """The pipeline's outside world (model, image APIs, feeds) as loopback stand-ins."""
-    with World(config) as w:
-        yield w
-
-
-def wait_for_finished_run(conn, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        row = conn.execute("SELECT trigger, status FROM pipeline_runs WHERE status != 'running'").fetchone()
-        if row:
-            return tuple(row)
-        time.sleep(0.05)
-    raise TimeoutError("no finished pipeline run")
+def wait_for_finished_run(conn):
+    wait_for(lambda: finished_runs(conn) >= 1, timeout=30, what="a finished pipeline run")
+    return tuple(conn.execute("SELECT trigger, status FROM pipeline_runs WHERE status != 'running'").fetchone())
 
 
 def test_trigger_starts_a_real_run_and_refuses_a_second_while_it_goes(client, world, conn):

@@ -2,9 +2,9 @@
 
 import json
 import re
-import time
 
 from admin_support import config, csrf_token, desk_config, editor, login, make_article, password_hash  # noqa: F401
+from conftest import finished_runs, wait_for
 from standins.world import World
 
 import store
@@ -124,7 +124,4 @@ def test_the_run_button_starts_a_run(editor, config, conn):
         page = editor.get("/admin/runs")
         form = next(f for f in page.forms.values() if f.action == "/admin/runs")
         assert "Pipeline run started" in form.submit().follow().text
-        deadline = time.monotonic() + 30
-        while not conn.execute("SELECT 1 FROM pipeline_runs WHERE status != 'running'").fetchone():
-            assert time.monotonic() < deadline, "the run did not finish"
-            time.sleep(0.05)
+        wait_for(lambda: finished_runs(conn) >= 1, timeout=30, what="a finished pipeline run")

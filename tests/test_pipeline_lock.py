@@ -4,30 +4,14 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
-from standins.world import World
+from conftest import wait_for
 
 import pipeline
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REQUESTS_PER_STORY = 10  # write, critique, revise, critique, details, take, image metadata, 3 x vision
-
-
-@pytest.fixture
-def world(config, app):
-    with World(config) as w:
-        yield w
-
-
-def wait_for(condition, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise TimeoutError("condition not met")
 
 
 def start_cli_run(config_file, tmp_path):

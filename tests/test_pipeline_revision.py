@@ -1,17 +1,10 @@
 """Editor feedback: a revision_requested article is revised, re-scored and sent back as pending."""
 
 import pytest
-from standins.world import World
 
 import pipeline
 import store
 import workflow
-
-
-@pytest.fixture
-def world(config, app):
-    with World(config) as w:
-        yield w
 
 
 @pytest.fixture

@@ -4,18 +4,11 @@ import json
 
 import pytest
 from standins.openai import newsroom
-from standins.world import World
 
 import metrics
 import pipeline
 import store
 import workflow
-
-
-@pytest.fixture
-def world(config, app):
-    with World(config) as w:
-        yield w
 
 
 def drafts(conn):

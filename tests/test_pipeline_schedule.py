@@ -1,27 +1,12 @@
 """Runs started from inside the web process: the admin's trigger_run and the interval schedule."""
 
-import time
-
-import pytest
-from standins.world import World
+from conftest import finished_runs, wait_for
 
 import pipeline
 
 
-@pytest.fixture
-def world(config, app):
-    with World(config) as w:
-        yield w
-
-
-def wait_for_runs(conn, count, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done = conn.execute("SELECT COUNT(*) FROM pipeline_runs WHERE status != 'running'").fetchone()[0]
-        if done >= count:
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"{count} finished runs not seen in {timeout}s")
+def wait_for_runs(conn, count):
+    wait_for(lambda: finished_runs(conn) >= count, what=f"{count} finished runs")
 
 
 def test_trigger_run_starts_a_background_run_and_refuses_a_second(config, world, conn):
