@@ -21,6 +21,7 @@ from bottle import request, response
 
 import config as configuration
 import metrics
+import pipeline
 import store
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -438,7 +439,7 @@ def serve(config, host=None, port=None):
     host = host or config["server"]["host"]
     port = port or config["server"]["port"]
     print(f"milesahead {app.config['milesahead.release']} on http://{host}:{port}/", flush=True)
-    start_background_jobs(config)
+    pipeline.start_scheduler(config)  # the in-process schedule; off unless pipeline.schedule_minutes
     options = dict(
         host=host,
         port=port,
@@ -450,16 +451,6 @@ def serve(config, host=None, port=None):
         # Caddy on the same host sets these; without a proxy they would be forgeable.
         options.update(trusted_proxy="127.0.0.1", trusted_proxy_headers={"x-forwarded-proto", "x-forwarded-for"})
     waitress.serve(app, **options)
-
-
-def start_background_jobs(config):
-    """The pipeline's in-process schedule, when it is configured (off by default)."""
-    try:
-        import pipeline
-    except ImportError:
-        return
-    if hasattr(pipeline, "start_scheduler"):
-        pipeline.start_scheduler(config)
 
 
 def cmd_migrate(config):
