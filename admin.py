@@ -466,7 +466,7 @@ def queues():
         order=QUEUE_ORDER,
         lists=lists,
         selected=selected,
-        runs=list_runs(conn, 5),
+        runs=store.list_runs(conn, 5),
         pipeline=pipeline_status(),
     )
 
@@ -616,22 +616,9 @@ def trigger_run():
         return False, f"The pipeline could not start: {e}"
 
 
-def list_runs(conn, limit=20):
-    runs = []
-    for row in conn.execute("SELECT * FROM pipeline_runs ORDER BY id DESC LIMIT ?", (limit,)):
-        run = dict(row)
-        for key, empty in (("stages", {}), ("counts", {}), ("errors", [])):
-            try:
-                run[key] = json.loads(run[key] or "null") or empty
-            except ValueError:
-                run[key] = empty
-        runs.append(run)
-    return runs
-
-
 @editor_page
 def runs_page():
-    return render("admin_runs", "Pipeline runs", runs=list_runs(site.db(), 50), pipeline=pipeline_status())
+    return render("admin_runs", "Pipeline runs", runs=store.list_runs(site.db(), 50), pipeline=pipeline_status())
 
 
 @editor_page
@@ -796,7 +783,7 @@ def api_edit(article_id, actor):
 @api
 def api_runs(actor):
     configured, reason = pipeline_status()
-    return 200, {"configured": configured, "reason": reason, "runs": list_runs(site.db(), 50)}
+    return 200, {"configured": configured, "reason": reason, "runs": store.list_runs(site.db(), 50)}
 
 
 @api

@@ -528,15 +528,14 @@ def status_report(config):
                 statuses.get("draft", 0), statuses.get("revision_requested", 0), statuses.get("pending", 0)
             )
         )
-        runs = conn.execute("SELECT * FROM pipeline_runs ORDER BY id DESC LIMIT 5").fetchall()
+        runs = store.list_runs(conn, 5)
         lines.append("recent runs:" if runs else "recent runs: none yet")
         for r in runs:
-            counts = json.loads(r["counts"])
-            shown = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if v)
+            shown = ", ".join(f"{k} {v}" for k, v in sorted(r["counts"].items()) if v)
             lines.append(
                 f"  #{r['id']} {r['started_at']} {r['trigger']}: {r['status']}" + (f" ({shown})" if shown else "")
             )
-            for error in json.loads(r["errors"])[:3]:
+            for error in r["errors"][:3]:
                 lines.append(f"      ! {error}")
     finally:
         conn.close()

@@ -570,6 +570,20 @@ def article_linked_cards(conn, article_id):
     return [dict(r) for r in rows]
 
 
+def list_runs(conn, limit=20):
+    """Latest pipeline runs, newest first, with their JSON columns decoded (the desk and the CLI)."""
+    runs = []
+    for row in conn.execute("SELECT * FROM pipeline_runs ORDER BY id DESC LIMIT ?", (limit,)):
+        run = dict(row)
+        for key, empty in (("stages", {}), ("counts", {}), ("errors", [])):
+            try:
+                run[key] = json.loads(run[key] or "null") or empty
+            except ValueError:
+                run[key] = empty
+        runs.append(run)
+    return runs
+
+
 # --- Backup ------------------------------------------------------------------
 
 
