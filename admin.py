@@ -12,6 +12,7 @@ The state machine itself lives in workflow.py; handlers here only call it.
 """
 
 import base64
+import contextlib
 import functools
 import hashlib
 import hmac
@@ -30,6 +31,7 @@ from bottle import request, response
 import app as site
 import metrics
 import pipeline
+import publish
 import store
 import workflow
 
@@ -528,20 +530,49 @@ def preview(article_id):
 # --- Actions ---------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def reader_pages_of(article_id):
+    """Around a change to an article: afterwards re-render exactly the reader pages it
+    touched, as they were before (the old slug, cards it no longer links) and after.
+
+    The change is saved first; a publish that fails is logged and told to the editor
+    (the next full publish, at the latest the next restart, catches up) but never
+    undoes the change.
+    """
+    conn = site.db()
+    before = publish.article_pages(conn, article_id)
+    yield
+    pages = before | publish.article_pages(conn, article_id)
+    if not pages:
+        return
+    try:
+        site.publisher().publish(pages)
+    except Exception as e:
+        log.exception("re-publishing the pages of article %s failed", article_id)
+        request.environ["milesahead.publish_error"] = str(e) or type(e).__name__
+
+
+def publish_problem():
+    """What the editor must know when the reader pages did not follow a change."""
+    error = request.environ.get("milesahead.publish_error")
+    return f" But the reader pages could not be updated ({error}); run `python app.py publish`." if error else ""
+
+
 @editor_page
 def act(article_id, action):
     target = ACTIONS[action]
     feedback = form().get("feedback", "")
     back = f"/admin/articles/{article_id}"
     try:
-        workflow.transition(site.db(), article_id, target, EDITOR, feedback=feedback)
+        with reader_pages_of(article_id):
+            workflow.transition(site.db(), article_id, target, EDITOR, feedback=feedback)
     except workflow.ArticleNotFound as e:
         bottle.abort(404, str(e))
     except workflow.TransitionRefused as e:
         refuse(409, str(e), back=back)
     except ValueError as e:
         refuse(400, str(e), back=back)
-    flash(DONE[target])
+    flash(DONE[target] + publish_problem())
     bottle.redirect(back)
 
 
@@ -574,7 +605,9 @@ def apply_edit(article_id, data, actor):
     if not changes:
         return article, []
     note = (data.get("note") or "").strip() or "edited by hand"
-    return workflow.revise(conn, article_id, actor, note=note, **changes), sorted(changes)
+    with reader_pages_of(article_id):
+        article = workflow.revise(conn, article_id, actor, note=note, **changes)
+    return article, sorted(changes)
 
 
 @editor_page
@@ -586,7 +619,7 @@ def edit(article_id):
         refuse(400, str(e), back=back)
     if changed:
         live = " The article is live: readers see the change now." if article["status"] == "approved" else ""
-        flash(f"Saved as a new revision ({', '.join(changed)}).{live}")
+        flash(f"Saved as a new revision ({', '.join(changed)}).{live}{publish_problem()}")
     else:
         flash("Nothing changed, so no new revision was made.")
     bottle.redirect(back)
@@ -747,14 +780,21 @@ def api_diff(article_id, actor):
 def api_move(article_id, target, actor, feedback):
     conn = site.db()
     try:
-        article = workflow.transition(conn, article_id, target, actor, feedback=feedback)
+        with reader_pages_of(article_id):
+            article = workflow.transition(conn, article_id, target, actor, feedback=feedback)
     except workflow.ArticleNotFound as e:
         api_error(404, str(e))
     except workflow.TransitionRefused as e:
         api_error(409, str(e), current=e.current, target=e.target)
     except ValueError as e:
         api_error(400, str(e))
-    return 200, api_article_data(conn, article)
+    return 200, with_publish_error(api_article_data(conn, article))
+
+
+def with_publish_error(data):
+    if request.environ.get("milesahead.publish_error"):
+        data["publish_error"] = request.environ["milesahead.publish_error"]
+    return data
 
 
 @api
@@ -777,7 +817,7 @@ def api_edit(article_id, actor):
         api_error(400, str(e))
     data = api_article_data(site.db(), article)
     data["changed"] = changed
-    return 200, data
+    return 200, with_publish_error(data)
 
 
 @api

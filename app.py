@@ -9,6 +9,7 @@ through store.list_published / store.get_published_article.
 import argparse
 import datetime
 import getpass
+import hashlib
 import json
 import logging
 import os
@@ -22,6 +23,7 @@ from bottle import request, response
 import config as configuration
 import metrics
 import pipeline
+import publish
 import store
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -29,6 +31,10 @@ VIEWS = os.path.join(HERE, "views")
 # One list object for every render: Bottle caches compiled templates keyed by its id().
 TEMPLATE_LOOKUP = [VIEWS]
 STATIC = os.path.join(HERE, "static")
+# Reader pages may be cached this long; Caddy sends the same for the published files.
+PAGE_CACHE = "public, max-age=60"
+STATIC_CACHE = "public, max-age=3600"
+FINGERPRINTED_CACHE = "public, max-age=31536000, immutable"
 
 
 def release_id():
@@ -47,6 +53,8 @@ def create_app(config):
     app = bottle.Bottle()
     app.config["milesahead.config"] = config
     app.config["milesahead.release"] = release_id()
+    app.config["milesahead.publisher"] = publish.Publisher(app, publish.public_dir(config), STATIC)
+    app.config["milesahead.startup_publish"] = None  # serve() sets it: "running", "ok" or the error
     bottle.BaseRequest.MEMFILE_MAX = config["server"]["max_body_bytes"]
 
     conn = store.connect(config["database"]["path"])
@@ -58,6 +66,8 @@ def create_app(config):
 
     app.add_hook("before_request", limit_body_size)
     app.add_hook("after_request", end_request)
+    for path, callback in READER_ROUTES:
+        app.route(path, "GET", cacheable(callback))
     for path, callback in ROUTES:
         app.route(path, "GET", callback)
     for code in (400, 401, 403, 404, 405, 409, 413, 429, 500, 503):
@@ -72,6 +82,10 @@ def create_app(config):
 
 def cfg():
     return request.app.config["milesahead.config"]
+
+
+def publisher(app=None):
+    return (app or request.app).config["milesahead.publisher"]
 
 
 # --- Per-request database ----------------------------------------------------
@@ -123,8 +137,31 @@ def render(name, title, description="", **values):
         canonical=absolute_url(request.path),
         path=request.path,
         format_date=format_date,
+        static_url=static_url,
         **values,
     )
+
+
+def cacheable(callback):
+    """A reader page: the same for every reader until the editor publishes, so cacheable."""
+
+    def page(*args, **kwargs):
+        body = callback(*args, **kwargs)
+        response.set_header("Cache-Control", PAGE_CACHE)
+        return body
+
+    return page
+
+
+_fingerprints = {}
+
+
+def static_url(name):
+    """/static/NAME?v=<content hash>: a new release's CSS is a new URL, so caches may keep it for a year."""
+    if name not in _fingerprints:
+        with open(os.path.join(STATIC, name), "rb") as f:
+            _fingerprints[name] = hashlib.sha256(f.read()).hexdigest()[:12]
+    return f"/static/{name}?v={_fingerprints[name]}"
 
 
 def absolute_url(path):
@@ -207,7 +244,9 @@ def card_page(slug):
 
 
 def static_file(path):
-    return bottle.static_file(path, root=STATIC)
+    served = bottle.static_file(path, root=STATIC)
+    served.set_header("Cache-Control", FINGERPRINTED_CACHE if request.query.get("v") else STATIC_CACHE)
+    return served
 
 
 # --- Feeds -------------------------------------------------------------------
@@ -354,8 +393,14 @@ def api_card(slug):
 
 
 def healthz():
-    """The deploy gate: 200 only when the database answers at the expected schema."""
+    """The deploy gate: 200 only when the database answers at the expected schema
+    and the reader pages have been published by this release."""
     release = request.app.config["milesahead.release"]
+    published = request.app.config["milesahead.startup_publish"]
+    if published == "running":
+        return json_response({"status": "error", "release": release, "reason": "publishing reader pages"}, 503)
+    if published not in (None, "ok"):
+        return json_response({"status": "error", "release": release, "reason": f"publishing failed: {published}"}, 503)
     try:
         conn = store.connect(cfg()["database"]["path"])  # fresh: see the file as it is now
         try:
@@ -376,7 +421,8 @@ def metrics_page():
     return metrics.exposition()
 
 
-ROUTES = [
+# Every reader URL: publish.py renders exactly these into public/ for Caddy.
+READER_ROUTES = [
     ("/", home),
     ("/deals", deals),
     ("/news", news),
@@ -390,6 +436,8 @@ ROUTES = [
     ("/api/articles/<slug>", api_article),
     ("/api/cards", api_cards),
     ("/api/cards/<slug>", api_card),
+]
+ROUTES = [
     ("/healthz", healthz),
     ("/metrics", metrics_page),
     ("/static/<path:path>", static_file),
@@ -440,6 +488,7 @@ def serve(config, host=None, port=None):
     port = port or config["server"]["port"]
     print(f"milesahead {app.config['milesahead.release']} on http://{host}:{port}/", flush=True)
     pipeline.start_scheduler(config)  # the in-process schedule; off unless pipeline.schedule_minutes
+    start_publishing(app)
     options = dict(
         host=host,
         port=port,
@@ -451,6 +500,33 @@ def serve(config, host=None, port=None):
         # Caddy on the same host sets these; without a proxy they would be forgeable.
         options.update(trusted_proxy="127.0.0.1", trusted_proxy_headers={"x-forwarded-proto", "x-forwarded-for"})
     waitress.serve(app, **options)
+
+
+def start_publishing(app):
+    """Publish every reader page with this release's templates, beside the server starting.
+
+    /healthz answers 503 until it is done, so a deploy's health gate passes only once
+    readers get this release's pages; until then Caddy keeps serving the previous ones.
+    """
+    app.config["milesahead.startup_publish"] = "running"
+
+    def run():
+        try:
+            report = publisher(app).publish_all()
+        except Exception as e:  # the gate reports it; the old pages stay in place
+            logging.getLogger("milesahead.publish").exception("publishing reader pages failed")
+            app.config["milesahead.startup_publish"] = str(e) or type(e).__name__
+            return
+        print(f"published reader pages: {report}", flush=True)
+        app.config["milesahead.startup_publish"] = "ok"
+
+    threading.Thread(target=run, name="publish-at-start", daemon=True).start()
+
+
+def cmd_publish(config):
+    app = create_app(config)
+    report = publisher(app).publish_all()
+    print(f"published to {publisher(app).directory}: {report}")
 
 
 def cmd_migrate(config):
@@ -472,6 +548,10 @@ def cmd_seed_cards(config):
     finally:
         conn.close()
     print("cards: {inserted} inserted, {updated} updated, {unchanged} unchanged".format(**counts))
+    if counts["inserted"] or counts["updated"]:
+        # Card pages and the lists, the sitemap and the articles that show card names.
+        report = publisher(create_app(config)).publish_all()
+        print(f"published reader pages: {report}")
 
 
 def cmd_backup(config, dest):
@@ -512,6 +592,7 @@ def main(argv=None):
     p.add_argument("--host", help="address to bind (default: server.host, 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to bind (default: server.port, 8080)")
     commands.add_parser("migrate", help="create or migrate the database schema")
+    commands.add_parser("publish", help="re-render every reader page into the public/ directory Caddy serves")
     commands.add_parser("seed-cards", help="upsert the 41 reference cards from seed-cards/cards.json")
     p = commands.add_parser("backup", help="write a consistent online copy of the database")
     p.add_argument("dest", help="file to write (replaced atomically)")
@@ -529,12 +610,16 @@ def main(argv=None):
             serve(config, args.host, args.port)
         elif args.command == "migrate":
             cmd_migrate(config)
+        elif args.command == "publish":
+            cmd_publish(config)
         elif args.command == "seed-cards":
             cmd_seed_cards(config)
         elif args.command == "backup":
             cmd_backup(config, args.dest)
     except store.CardError as e:
         raise SystemExit(f"seed error: {e}") from None
+    except publish.PublishError as e:
+        raise SystemExit(f"publish error: {e}") from None
 
 
 if __name__ == "__main__":

@@ -87,6 +87,9 @@ DEFAULTS = {
         ],
         "feeds": [],
     },
+    "publish": {
+        "dir": "",
+    },
     "backup": {
         "dir": "backups",
         "keep_daily": 7,

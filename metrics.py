@@ -54,6 +54,20 @@ PIPELINE_DURATION = Histogram(
     registry=REGISTRY,
 )
 PIPELINE_RUNS = Counter("milesahead_pipeline_runs_total", "Pipeline runs by outcome.", ["outcome"], registry=REGISTRY)
+PAGES_WRITTEN = Counter(
+    "milesahead_published_pages_written_total",
+    "Reader pages written to public/ because they changed.",
+    registry=REGISTRY,
+)
+PUBLISH_FAILURES = Counter(
+    "milesahead_publish_failures_total", "Publishes that stopped before replacing any page.", registry=REGISTRY
+)
+PUBLISH_DURATION = Histogram(
+    "milesahead_publish_duration_seconds",
+    "Time to re-render and write a batch of reader pages.",
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60),
+    registry=REGISTRY,
+)
 
 
 def set_build_info(release, schema_version):

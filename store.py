@@ -561,6 +561,11 @@ def list_published(conn, type=None, exclude_type=None, limit=50):
     return [_article(r) for r in conn.execute(sql, params).fetchall()]
 
 
+def published_slugs(conn):
+    """Slugs of every approved article: the article pages publish.py writes."""
+    return [r[0] for r in conn.execute("SELECT slug FROM articles WHERE status = 'approved' ORDER BY id")]
+
+
 def article_linked_cards(conn, article_id):
     rows = conn.execute(
         "SELECT c.slug, c.name FROM article_cards ac JOIN cards c ON c.id = ac.card_id"

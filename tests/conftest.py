@@ -94,13 +94,17 @@ def finished_runs(conn):
 
 
 def wait_until_up(url, timeout=15):
+    """The first answer that is not a 503: a starting server says 503 while it publishes its pages."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            return requests.get(url, timeout=1)
+            reply = requests.get(url, timeout=1)
+            if reply.status_code != 503:
+                return reply
         except requests.ConnectionError:
-            time.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer within {timeout}s")
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer (other than 503) within {timeout}s")
 
 
 @pytest.fixture

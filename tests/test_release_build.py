@@ -180,12 +180,13 @@ def test_unpacked_x86_64_release_runs_with_system_python_and_vendor_only(x86_64,
     with subprocess.Popen(command, cwd=data, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as server:
         try:
             base = f"http://127.0.0.1:{port}"
-            health = wait_until_up(base + "/healthz", timeout=20)
+            health = wait_until_up(base + "/healthz", timeout=30)
             assert health.status_code == 200, health.text
             assert health.json()["release"] == x86_64.rid
             assert health.json()["cards"] == 41
             for path in ["/", "/cards/chase-sapphire-reserve", "/static/style.css"]:
                 assert requests.get(base + path, timeout=5).status_code == 200, path
+            assert list(data.glob("**/public/cards/chase-sapphire-reserve.html")), "serve published no pages"
         finally:
             server.terminate()
             output = server.communicate(timeout=10)[0].decode()

@@ -15,8 +15,8 @@
 <meta property="og:image" content="{{og_image}}">
 % end
 <link rel="alternate" type="application/atom+xml" title="{{site['title']}}" href="/feed.xml">
-<link rel="stylesheet" href="/static/style.css">
-<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="{{static_url('style.css')}}">
+<link rel="icon" href="{{static_url('favicon.svg')}}" type="image/svg+xml">
 </head>
 <body>
 <a class="skip" href="#main">Skip to content</a>

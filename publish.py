@@ -1,0 +1,279 @@
+"""Reader pages as files, so Caddy serves readers at static-file speed.
+
+Reader pages change only when the editor publishes, the cards are seeded or a
+release brings new templates. So the app renders each public URL through its own
+Bottle routes (exactly the bytes it would send a reader) into a `public/`
+directory, and Caddy serves those files; the app is needed only for the desk,
+POSTs and unknown paths. A restart of the app is then invisible to readers.
+
+Rules every write keeps:
+- atomic: a page goes to a temp file in the same directory, then is renamed over
+  the old one, so a reader never gets half a page;
+- only when the bytes changed, so ETag and Last-Modified stay stable for caches;
+- all or nothing: a page that does not render (a 500) stops the whole batch before
+  anything is replaced, so a broken release cannot publish broken pages;
+- readable by Caddy (files 0644, directories 0755) whatever the process umask;
+- one publisher at a time per public/ directory (an flock), so the app and a
+  `seed-cards` run cannot interleave an older render over a newer one.
+
+URL -> file: `/` -> index.html, `/feed.xml` -> feed.xml, `/api/...` -> `api/....json`,
+other pages -> `<path>.html`, `/static/x` -> `static/x` (copied from the release).
+"""
+
+import concurrent.futures
+import contextlib
+import fcntl
+import io
+import logging
+import os
+import re
+import sys
+import tempfile
+import time
+
+import bottle
+
+import metrics
+import store
+
+log = logging.getLogger("milesahead.publish")
+
+# Pages that list articles or cards; each is rebuilt whenever what it lists changes.
+ARTICLE_LISTS = ["/", "/deals", "/news", "/feed.xml", "/sitemap.xml", "/api/articles"]
+CARD_LISTS = ["/cards", "/sitemap.xml", "/api/cards"]
+OTHER_PAGES = ["/robots.txt"]
+NAMED_FILES = {"/feed.xml", "/sitemap.xml", "/robots.txt"}  # served under their own names
+
+SAFE_PATH = re.compile(r"^/(?:[a-z0-9][a-z0-9._-]*(?:/[a-z0-9][a-z0-9._-]*)*)?$")
+FILE_MODE = 0o644
+DIR_MODE = 0o755
+
+
+class PublishError(Exception):
+    """A page could not be published; nothing from that batch was replaced."""
+
+
+def public_dir(config):
+    """publish.dir, else `public/` beside the database (the data area)."""
+    configured = config["publish"]["dir"]
+    if configured:
+        return configured
+    return os.path.join(os.path.dirname(os.path.abspath(config["database"]["path"])), "public")
+
+
+def file_for(path):
+    """The file under public/ that holds a reader URL."""
+    if not SAFE_PATH.match(path) or ".." in path:
+        raise PublishError(f"{path!r} is not a publishable address")
+    if path == "/":
+        return "index.html"
+    name = path.lstrip("/")
+    if path.startswith("/api/"):
+        return name + ".json"
+    if path in NAMED_FILES or path.startswith("/static/"):
+        return name
+    return name + ".html"
+
+
+# --- Which pages ----------------------------------------------------------------
+
+
+def all_pages(conn):
+    """Every public reader URL as the database stands now."""
+    pages = [*ARTICLE_LISTS, *CARD_LISTS, *OTHER_PAGES]
+    for card in store.card_summaries(conn):
+        pages += card_pages(card["slug"])
+    for slug in store.published_slugs(conn):
+        pages += [f"/articles/{slug}", f"/api/articles/{slug}"]
+    return sorted(set(pages))
+
+
+def card_pages(slug):
+    return [f"/cards/{slug}", f"/api/cards/{slug}"]
+
+
+def article_pages(conn, article_id):
+    """The URLs that show this article as it stands now: none unless it is published.
+
+    Call it before and after a change and publish the union: the article, the
+    lists, the feed, the sitemap and the cards it links (before and after, so a
+    card that loses the article is rebuilt too).
+    """
+    article = store.get_article(conn, article_id)
+    if article is None or article["status"] != "approved":
+        return set()
+    pages = {*ARTICLE_LISTS, f"/articles/{article['slug']}", f"/api/articles/{article['slug']}"}
+    for card in store.article_linked_cards(conn, article_id):
+        pages.update(card_pages(card["slug"]))
+    return pages
+
+
+def static_files(static_dir):
+    """(URL, source file) for each file of the release's static/ directory."""
+    found = []
+    for folder, _dirs, names in os.walk(static_dir):
+        for name in names:
+            source = os.path.join(folder, name)
+            found.append(("/static/" + os.path.relpath(source, static_dir).replace(os.sep, "/"), source))
+    return sorted(found)
+
+
+# --- The publisher -----------------------------------------------------------------
+
+
+class Report:
+    """What one publish did: counts for the operator, paths for the tests."""
+
+    def __init__(self):
+        self.written, self.removed, self.unchanged = [], [], []
+        self.seconds = 0.0
+
+    def __str__(self):
+        return (
+            f"{len(self.written)} written, {len(self.removed)} removed, "
+            f"{len(self.unchanged)} unchanged in {self.seconds:.2f} s"
+        )
+
+
+class Publisher:
+    """Renders reader URLs through one app into one public/ directory.
+
+    Rendering runs on the publisher's own thread: Bottle keeps the current request
+    in thread-locals, and a desk handler that published on its own thread would
+    find its request and response replaced by the page it had just rendered.
+    """
+
+    def __init__(self, app, directory, static_dir):
+        self.app = app
+        self.directory = directory
+        self.static_dir = static_dir
+        self.lock_path = directory.rstrip("/") + ".lock"
+        self._worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish")
+
+    def publish(self, pages):
+        """Re-render these URLs; a URL that no longer exists (404) loses its file."""
+        return self._worker.submit(self._publish, sorted(set(pages)), False).result()
+
+    def publish_all(self):
+        """Re-render every reader URL and the static files, and remove what is left over."""
+        return self._worker.submit(self._publish, None, True).result()
+
+    def _publish(self, pages, everything):
+        started = time.monotonic()
+        report = Report()
+        os.makedirs(self.directory, mode=DIR_MODE, exist_ok=True)
+        with self._locked():
+            if everything:
+                conn = store.connect(self.app.config["milesahead.config"]["database"]["path"])
+                try:
+                    pages = all_pages(conn)
+                finally:
+                    conn.close()
+            staged = []
+            try:
+                for path in pages:
+                    self._stage_page(path, staged, report)
+                if everything:
+                    for path, source in static_files(self.static_dir):
+                        with open(source, "rb") as f:
+                            self._stage(file_for(path), f.read(), staged, report)
+            except BaseException:
+                for temp, _final in staged:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(temp)
+                metrics.PUBLISH_FAILURES.inc()
+                raise
+            for temp, final in staged:
+                os.replace(temp, final)
+            for name in report.removed:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(self.directory, name))
+            if everything:
+                urls = pages + [url for url, _source in static_files(self.static_dir)]
+                self._prune({file_for(url) for url in urls}, report)
+        report.seconds = time.monotonic() - started
+        metrics.PAGES_WRITTEN.inc(len(report.written))
+        metrics.PUBLISH_DURATION.observe(report.seconds)
+        return report
+
+    def _stage_page(self, path, staged, report):
+        status, body = self.render(path)
+        name = file_for(path)
+        if status == 200:
+            self._stage(name, body, staged, report)
+        elif status == 404:
+            if os.path.exists(os.path.join(self.directory, name)):
+                report.removed.append(name)
+        else:
+            raise PublishError(f"{path} rendered {status}; no page was replaced")
+
+    def _stage(self, name, body, staged, report):
+        """Write body to a temp file beside `name` unless the file already holds it."""
+        final = os.path.join(self.directory, name)
+        try:
+            with open(final, "rb") as f:
+                if f.read() == body:
+                    report.unchanged.append(name)
+                    return
+        except FileNotFoundError:
+            pass
+        folder = os.path.dirname(final)
+        os.makedirs(folder, mode=DIR_MODE, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(final)}.", suffix=".tmp", dir=folder)
+        with os.fdopen(fd, "wb") as f:
+            f.write(body)
+        os.chmod(temp, FILE_MODE)
+        staged.append((temp, final))
+        report.written.append(name)
+
+    def _prune(self, keep, report):
+        """Remove files no URL maps to any more (and temp files a crash left behind)."""
+        for folder, _dirs, names in os.walk(self.directory):
+            for name in names:
+                rel = os.path.relpath(os.path.join(folder, name), self.directory).replace(os.sep, "/")
+                if rel not in keep:
+                    os.unlink(os.path.join(folder, name))
+                    if not name.startswith("."):
+                        report.removed.append(rel)
+
+    @contextlib.contextmanager
+    def _locked(self):
+        with open(self.lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def render(self, path):
+        """(status, body) of a GET for `path` from the app's own routes."""
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "SCRIPT_NAME": "",
+            "PATH_INFO": path,
+            "QUERY_STRING": "",
+            "SERVER_NAME": "publish.invalid",
+            "SERVER_PORT": "80",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "HTTP_HOST": "publish.invalid",
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        statuses = []
+
+        def start_response(status, _headers, exc_info=None):
+            statuses.append(int(status.split()[0]))
+
+        # The app's own handler, not the metrics wrapper: publishing is not reader traffic.
+        chunks = bottle.Bottle.wsgi(self.app, environ, start_response)
+        try:
+            body = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        return statuses[0], body
