@@ -1,14 +1,17 @@
 """The toolkit against a real server: every operator command, in order, on one VM.
 
 The steps share one guest and run top to bottom (pytest keeps file order): dry run,
-setup, setup again (no changes), deploy, a second release, a broken release that must
-roll back by itself, rollback, the cron backup while the database is written, restore,
-and a reboot. A step whose predecessor failed fails at once, naming it.
+setup, setup again (no changes), deploy (and an article approved at the desk), a second
+and a third release and a broken release that must roll back by itself, all three under
+a steady load of reader GETs through Caddy that must never fail, then rollback, the cron
+backup while the database is written, restore, and a reboot. A step whose predecessor
+failed fails at once, naming it.
 
 Grafana Alloy is installed from a stand-in package (alloy_standin.py): the install
 path is real, the real Alloy binary is not run here.
 """
 
+import http.cookiejar
 import json
 import os
 import re
@@ -19,11 +22,13 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import bcrypt
 import pytest
+from load import Load
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -33,9 +38,11 @@ from infra import release  # noqa: E402
 pytestmark = pytest.mark.vm
 
 APP = "/opt/milesahead"
+PUBLIC = f"{APP}/data/public"
+PASSWORD = "vm-lane-password"
 TOKEN = pysecrets.token_hex(6)
 SECRETS = {
-    "ADMIN_PASSWORD_HASH": bcrypt.hashpw(b"vm-lane-password", bcrypt.gensalt(4)).decode(),
+    "ADMIN_PASSWORD_HASH": bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode(),
     "NVIDIA_API_KEY": f"nvapi-vmlane-{TOKEN}",
     "UNSPLASH_KEY": f"unsplash-vmlane-{TOKEN}",
     "PEXELS_KEY": f"pexels-vmlane-{TOKEN}",
@@ -59,6 +66,32 @@ COUNT = (
 
 WIPE = "import sqlite3; c = sqlite3.connect('/opt/milesahead/data/milesahead.db'); c.execute('DELETE FROM vm_lane_writes'); c.commit()"
 
+# A draft as the pipeline leaves one, written through the release's own store module.
+DRAFT = (
+    "import json, store; c = store.connect('/opt/milesahead/data/milesahead.db'); "
+    "print(store.insert_article(c, **json.loads(input())))"
+)
+ARTICLE = {
+    "title": "Sapphire Reserve bonus climbs to 100,000 points",
+    "type": "deal",
+    "tldr": "A bigger welcome bonus for a limited time.",
+    "body_html": "<p>The offer runs until March.</p>",
+    "key_details": [["Bonus", "100,000 points"]],
+    "links": [{"title": "Issuer page", "url": "https://example.com/offer"}],
+    "sources": [
+        {"title": "Story one", "url": "https://one.example/story", "site": "one.example"},
+        {"title": "Story two", "url": "https://two.example/story", "site": "two.example"},
+    ],
+    "persona_take": "Worth it if you already fly often.",
+}
+CARD = "chase-sapphire-reserve"  # the card the article mentions
+
+# The load during the deploys: a steady, modest rate (the guest is emulated), each
+# request on a new connection. Reader pages come from Caddy's files; /admin/login
+# only the app serves, so it shows how long Caddy held a request through a restart.
+READER_THREADS, READER_RATE = 4, 24.0
+ADMIN_RATE = 2.0
+
 
 class Lane:
     """The guest plus the toolkit's command line pointed at it; remembers every output."""
@@ -73,6 +106,7 @@ class Lane:
         self.outputs = []
         self.releases = {}
         self.failed = None
+        self.loads = []
 
     def toolkit(self, *args, env=None, check=True, timeout=900):
         argv = [sys.executable, "-m", "infra"]
@@ -93,6 +127,10 @@ class Lane:
     def ssh(self, cmd, **kwargs):
         return self.vm.ssh(cmd, **kwargs).stdout.strip()
 
+    def ssh_bytes(self, cmd):
+        """A command's stdout as bytes, exactly (a file's contents, say)."""
+        return subprocess.run(self.vm.ssh_argv() + [cmd], capture_output=True, check=True, timeout=120).stdout
+
     def get(self, path, headers=None):
         """(status, headers, body) from the site through Caddy on the forwarded port."""
         req = urllib.request.Request(f"http://127.0.0.1:{self.vm.http_port}{path}", headers=headers or {})
@@ -105,6 +143,45 @@ class Lane:
     def healthz(self):
         status, _headers, body = self.get("/healthz")
         return status, json.loads(body) if status == 200 else body
+
+    def desk(self):
+        """A browser logged in at the desk through Caddy, and its session's CSRF token."""
+        base = f"http://127.0.0.1:{self.vm.http_port}"
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        page = browser.open(f"{base}/admin/login", timeout=30).read().decode()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        form = urllib.parse.urlencode({"csrf_token": token, "password": PASSWORD, "next": "/admin"})
+        browser.open(f"{base}/admin/login", data=form.encode(), timeout=30)  # a redirect to the desk
+        session = json.loads(browser.open(f"{base}/api/admin/session", timeout=30).read())
+        return browser, session["csrf_token"]
+
+    def approve_new_article(self):
+        """A draft from the 'pipeline', approved by the editor through the desk's API."""
+        python = f"sudo -u milesahead env PYTHONPATH={APP}/current/vendor:{APP}/current python3"
+        article_id = self.ssh(f"{python} -c {shlex.quote(DRAFT)}", input=json.dumps(ARTICLE))
+        browser, csrf = self.desk()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.vm.http_port}/api/admin/articles/{article_id}/approve",
+            data=b"{}",
+            headers={"Content-Type": "application/json", "X-CSRF-Token": csrf},
+        )
+        return json.loads(browser.open(request, timeout=120).read())
+
+    def start_load(self, paths, **kwargs):
+        load = Load(self.vm.http_port, paths, **kwargs)
+        self.loads.append(load)
+        load.start()
+        return load
+
+    def deploy_under_load(self, name, source, check=True):
+        """Deploy `source`, marking its start and end in every load that runs."""
+        running = [load for load in self.loads if load.stopped is None]
+        for load in running:
+            load.mark(f"deploy {name} starts")
+        result = self.toolkit("deploy", "--source", str(source), check=check)
+        for load in running:
+            load.mark(f"deploy {name} ended (exit {result[0].returncode})")
+        return result
 
     def source(self, name, edit=None):
         """A copy of the app's release files, optionally edited: a new release id."""
@@ -139,7 +216,9 @@ def lane(vm, alloy_repo, tmp_path_factory, request):
     print("NOTE: Grafana Alloy is a stand-in package here; the real Alloy binary is not run.")
     lane = Lane(vm, alloy_repo, tmp_path_factory.mktemp("lane"))
     lane.failures_before = request.session.testsfailed
-    return lane
+    yield lane
+    for load in lane.loads:  # a step failed while a load ran
+        load.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -211,16 +290,75 @@ def test_deploy(lane):
     assert exposure <= 2.0
 
 
+def test_deploy_publishes_reader_pages_that_caddy_serves_as_files(lane):
+    article = lane.approve_new_article()
+    assert article["status"] == "approved" and "publish_error" not in article, article
+    assert CARD in json.dumps(article["linked_cards"])
+    slug = article["slug"]
+    # The desk re-rendered the article and the card it mentions: Caddy serves both.
+    status, headers, _body = lane.get(f"/articles/{slug}")
+    assert status == 200 and headers["Last-Modified"]
+    assert f"/articles/{slug}" in lane.get(f"/cards/{CARD}")[2].decode()
+
+    cards = [card["slug"] for card in json.loads(lane.get("/api/cards")[2])["cards"]]
+    assert len(cards) == 41
+    assert sorted(lane.ssh(f"sudo ls {PUBLIC}/cards").split()) == sorted(f"{card}.html" for card in cards)
+    # Caddy's answer is the published file, byte for byte (file_server: ETag, Last-Modified).
+    for url, name in [
+        ("/", "index.html"),
+        (f"/articles/{slug}", f"articles/{slug}.html"),
+        (f"/cards/{CARD}", f"cards/{CARD}.html"),
+        (f"/api/cards/{CARD}", f"api/cards/{CARD}.json"),
+        ("/feed.xml", "feed.xml"),
+    ]:
+        status, headers, body = lane.get(url)
+        assert status == 200 and headers["ETag"] and headers["Last-Modified"], (url, dict(headers))
+        assert body == lane.ssh_bytes(f"sudo cat {PUBLIC}/{name}"), url
+
+    # Caddy can read the pages, and nothing else of the app's.
+    assert lane.vm.ssh(f"sudo -u caddy cat {PUBLIC}/cards/{CARD}.html > /dev/null", check=False).returncode == 0
+    for private in (f"{APP}/data/milesahead.db", f"{APP}/config.yaml"):
+        denied = lane.vm.ssh(f"sudo -u caddy cat {private} > /dev/null", check=False)
+        assert denied.returncode != 0 and "Permission denied" in denied.stderr, private
+
+    home = lane.get("/")[2].decode()
+    stylesheet = re.search(r"/static/[\w.-]+\.css\?v=[0-9a-f]+", home).group(0)
+    lane.reader_paths = [
+        "/", "/deals", "/news", f"/articles/{slug}", "/cards", f"/cards/{CARD}",
+        "/feed.xml", "/sitemap.xml", "/robots.txt", "/api/articles", f"/api/articles/{slug}",
+        "/api/cards", f"/api/cards/{CARD}", stylesheet,
+    ]  # fmt: skip
+
+
+def new_release(lane, name):
+    return lane.source(name, edit=lambda p: p.write_text(p.read_text() + f"\n# {name} release\n"))
+
+
 def test_second_deploy_of_a_new_release(lane):
-    source = lane.source("second", edit=lambda p: p.write_text(p.read_text() + "\n# second release\n"))
+    source = new_release(lane, "second")
     _result, output = lane.toolkit("deploy", "--dry", "--source", str(source))
     assert "Switch current to" in output  # what would happen...
     assert lane.ssh(f"readlink {APP}/current") == f"releases/{lane.releases['first']}"  # ...did not
-    _result, output = lane.toolkit("deploy", "--source", str(source))
+
+    # Readers from now until the broken release has rolled back; the editor only
+    # through the good deploys (a broken release keeps the app down for longer
+    # than Caddy holds a request).
+    lane.readers = lane.start_load(lane.reader_paths, threads=READER_THREADS, rate=READER_RATE, name="readers")
+    lane.editor = lane.start_load(["/admin/login"], threads=1, rate=ADMIN_RATE, timeout=60, name="editor")
+    _result, output = lane.deploy_under_load("second", source)
     rid = lane.releases["second"] = released_id(output)
     assert rid != lane.releases["first"]
     assert lane.healthz()[1]["release"] == rid
     assert lane.ssh(f"readlink {APP}/previous") == f"releases/{lane.releases['first']}"
+
+
+def test_third_deploy_while_readers_read(lane):
+    _result, output = lane.deploy_under_load("third", new_release(lane, "third"))
+    rid = lane.releases["third"] = released_id(output)
+    assert rid not in (lane.releases["first"], lane.releases["second"])
+    assert lane.healthz()[1]["release"] == rid
+    assert lane.ssh(f"readlink {APP}/previous") == f"releases/{lane.releases['second']}"
+    lane.editor.stop()
 
 
 def test_broken_release_rolls_back_by_itself(lane):
@@ -231,28 +369,43 @@ def test_broken_release_rolls_back_by_itself(lane):
         path.write_text(guard + text)
 
     source = lane.source("broken", edit=break_serve)
-    result, output = lane.toolkit("deploy", "--source", str(source), check=False)
+    result, output = lane.deploy_under_load("broken", source, check=False)
     broken = released_id(output)
     assert result.returncode != 0
     assert "has been rolled back" in output
     assert "deliberately broken release" in output  # the unit's journal lines are shown
     status, health = lane.healthz()
-    assert status == 200 and health["release"] == lane.releases["second"]
-    assert lane.ssh(f"readlink {APP}/current") == f"releases/{lane.releases['second']}"
+    assert status == 200 and health["release"] == lane.releases["third"]
+    assert lane.ssh(f"readlink {APP}/current") == f"releases/{lane.releases['third']}"
+    assert lane.ssh(f"readlink {APP}/previous") == f"releases/{lane.releases['second']}"
     assert lane.ssh(f"test -e {APP}/deploy.lock && echo locked || echo free") == "free"
     assert f"deploy {broken} FAILED" in lane.ssh(f"cat {APP}/deploy.log")
 
 
+def test_readers_never_noticed_the_deploys(lane):
+    readers = lane.readers
+    readers.stop()
+    print(readers.summary())
+    print(lane.editor.summary())
+    assert readers.failures() == [], readers.summary()
+    assert {a.path for a in readers.answers} == set(lane.reader_paths)
+    # Every page came from a published file, never from the app (which was down for a while).
+    assert [a.path for a in readers.answers if not a.from_file] == []
+    # Requests only the app answers waited out its restarts in Caddy instead of failing.
+    assert lane.editor.answers and lane.editor.failures() == [], lane.editor.summary()
+    assert [a for a in lane.editor.answers if a.from_file] == []
+
+
 def test_status_and_logs(lane):
     _result, output = lane.toolkit("status")
-    assert f"release: {lane.releases['second']}" in output and "unit: active" in output
+    assert f"release: {lane.releases['third']}" in output and "unit: active" in output
     _result, output = lane.toolkit("logs", "-n", "20")
     assert "milesahead" in output
 
 
 def test_rollback_to_the_previous_release(lane):
     lane.toolkit("rollback")
-    assert lane.healthz()[1]["release"] == lane.releases["first"]
+    assert lane.healthz()[1]["release"] == lane.releases["second"]
     assert "rollback to" in lane.ssh(f"tail -n 1 {APP}/deploy.log")
 
 
@@ -321,7 +474,7 @@ def test_reboot_brings_everything_back(lane):
         except OSError:
             pass
         time.sleep(2)
-    assert status == 200 and health["release"] == lane.releases["first"]
+    assert status == 200 and health["release"] == lane.releases["second"]
     assert (
         lane.ssh("systemctl is-active milesahead.service caddy.service alloy.service cron.service").split()
         == ["active"] * 4
