@@ -157,7 +157,7 @@ class Lane:
 
     def approve_new_article(self):
         """A draft from the 'pipeline', approved by the editor through the desk's API."""
-        python = f"sudo -u milesahead env PYTHONPATH={APP}/current/vendor:{APP}/current python3"
+        python = f"cd / && sudo -u milesahead env PYTHONPATH={APP}/current/vendor:{APP}/current python3"
         article_id = self.ssh(f"{python} -c {shlex.quote(DRAFT)}", input=json.dumps(ARTICLE))
         browser, csrf = self.desk()
         request = urllib.request.Request(
