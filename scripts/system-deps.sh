@@ -12,6 +12,8 @@ mmdebstrap
 openssh-client
 dpkg-dev
 chromium
+caddy
+wrk
 "
 # -----------------------------------------------------------------------------
 

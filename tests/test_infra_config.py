@@ -78,7 +78,15 @@ def test_unit_is_hardened_and_runs_the_current_release():
 
 @pytest.mark.parametrize("address, hsts", [("milesahead.example.com", True), (":80", False)])
 def test_caddy_site_headers_compression_and_no_metrics(address, hsts):
-    site = render("site.caddy.j2", site_address=address, https=hsts, upstream="127.0.0.1:8080")
+    site = render(
+        "site.caddy.j2",
+        site_address=address,
+        https=hsts,
+        upstream="127.0.0.1:8080",
+        public_root="/opt/milesahead/data/public",
+        lb_try_duration="10s",
+        lb_try_interval="250ms",
+    )
     assert site.startswith("# Managed") and f"\n{address} {{" in site
     assert "encode zstd gzip" in site
     assert "respond @metrics 404" in site and "@metrics path /metrics /metrics/*" in site

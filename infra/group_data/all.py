@@ -24,6 +24,12 @@ health_timeout = 60
 caddy_mode = "distro"
 caddy_sites_dir = "/etc/caddy/sites"
 caddy_upstream = ""  # empty: 127.0.0.1:<app_port>; a Compose Caddy may need host.docker.internal:<port>
+# The published reader pages (the app's publish.dir) as Caddy sees them. Empty:
+# <app_root>/data/public; a Compose Caddy sees its read-only mount of that directory.
+caddy_public_root = ""
+# How long Caddy holds a request for the app while it restarts, and how often it retries.
+caddy_lb_try_duration = "10s"
+caddy_lb_try_interval = "250ms"
 caddy_validate_command = "caddy validate --adapter caddyfile --config /etc/caddy/Caddyfile"
 caddy_reload_command = "systemctl reload caddy"
 

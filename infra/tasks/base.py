@@ -7,11 +7,14 @@ from pyinfra.operations import apt, files, server
 from infra.tasks import FILES
 
 # directory: (owner, mode). Releases are root's: the app cannot change its own code.
+# Caddy (user caddy) serves data/public, so data is traversable but not listable;
+# the database and secrets in it stay 0640/0600 (the unit's UMask=0027).
 LAYOUT = {
     "": ("root", "0755"),
     "releases": ("root", "0755"),
     "bin": ("root", "0755"),
-    "data": ("{user}", "0750"),
+    "data": ("{user}", "0751"),
+    "data/public": ("{user}", "0755"),
     "backups": ("{user}", "0750"),
 }
 

@@ -15,6 +15,9 @@ def site_context(d):
         "site_address": address,
         "https": https,
         "upstream": d.caddy_upstream or f"127.0.0.1:{d.app_port}",
+        "public_root": d.caddy_public_root or f"{d.app_root}/data/public",
+        "lb_try_duration": d.caddy_lb_try_duration,
+        "lb_try_interval": d.caddy_lb_try_interval,
     }
 
 
