@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 import types
+from typing import NamedTuple
 
 import requests
 
@@ -249,6 +250,14 @@ def build_site(root):
     return config_path, os.path.join(data, "public"), article
 
 
+class Page(NamedTuple):
+    name: str  # the page type, as the table shows it
+    url: str  # what readers ask for (production and the app)
+    file: str  # the published file: the bytes every target must send
+    limit_url: str  # the plain copy's address on the limit site
+    size: int
+
+
 def published_file(public, url):
     import publish  # the app's own URL -> file rule
 
@@ -372,7 +381,7 @@ def check_answers(pages, bases):
     Content-Type and Cache-Control), reported beside the numbers.
     """
     failures, notes = [], []
-    for name, url, file, limit_url in pages:
+    for name, url, file, limit_url, _size in pages:
         with open(file, "rb") as f:
             expected = f.read()
         answers = {}
@@ -407,22 +416,42 @@ def parse_wrk(out):
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors += int(non_2xx.group(1)) if non_2xx else 0
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    return {"rps": rps, "p50": latency(50), "p99": latency(99), "errors": errors}
+    requests_done = int(re.search(r"(\d+) requests in", out).group(1))
+    return {"rps": rps, "p50": latency(50), "p99": latency(99), "errors": errors, "requests": requests_done}
 
 
-def wrk(url, args):
+def cpu_seconds(pids):
+    """User + system CPU time the processes have used, all their threads included."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url, args, servers):
+    """One wrk run, plus the CPU the servers (Caddy and the app) spent per request meanwhile.
+
+    Throughput moves with whatever else the machine runs; the servers' own CPU time per
+    request hardly does, so it shows what each path costs even on a busy machine.
+    """
     command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.seconds}s", "--latency"]
     if args.accept_encoding:
         command += ["-H", f"Accept-Encoding: {args.accept_encoding}"]
+    before = cpu_seconds(servers)
     out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
-    return parse_wrk(out)
+    used = cpu_seconds(servers) - before
+    figures = parse_wrk(out)
+    figures["cpu_us"] = used / max(figures["requests"], 1) * 1e6
+    return figures
 
 
-def measure(pages, bases, args):
+def measure(pages, bases, args, servers):
     """Round after round, each page on the three targets back to back, the order rotating.
 
     Returns {(page name, target): figures}: the median over the rounds of requests/s,
-    p50 and p99, errors summed, and "ratio", the median of each round's requests/s over
+    p50, p99 and server CPU per request, errors summed, and "ratio", the median of each round's requests/s over
     the limit's in the same round (neighbours in time share the machine's noise, so
     paired ratios hold steadier than a ratio of medians).
     """
@@ -430,13 +459,13 @@ def measure(pages, bases, args):
     total = args.rounds * len(pages) * len(TARGETS)
     done = 0
     for round_number in range(args.rounds):
-        for index, (name, url, _file, limit_url) in enumerate(pages):
+        for index, (name, url, _file, limit_url, _size) in enumerate(pages):
             shift = (round_number + index) % len(TARGETS)
             for target in TARGETS[shift:] + TARGETS[:shift]:
                 done += 1
                 address = bases[target] + (limit_url if target == "limit" else url)
                 print(f"[{done}/{total}] {name:10} {target:10} {address}", file=sys.stderr, flush=True)
-                samples.setdefault((name, target), []).append(wrk(address, args))
+                samples.setdefault((name, target), []).append(wrk(address, args, servers))
     results = {}
     for (name, target), runs in samples.items():
         limits = samples[(name, "limit")]
@@ -444,6 +473,7 @@ def measure(pages, bases, args):
             "rps": statistics.median(s["rps"] for s in runs),
             "p50": statistics.median(s["p50"] for s in runs),
             "p99": statistics.median(s["p99"] for s in runs),
+            "cpu_us": statistics.median(s["cpu_us"] for s in runs),
             "errors": sum(s["errors"] for s in runs),
             "ratio": statistics.median(s["rps"] / limit["rps"] for s, limit in zip(runs, limits, strict=True)),
         }
@@ -463,26 +493,30 @@ def machine_facts():
 
 
 def report(pages, results, args):
-    header = (
-        f"{'page':10} {'bytes':>6} | {'limit':>7} {'p50':>6} {'p99':>6} | {'prod':>7} {'p50':>6} {'p99':>6} "
-        f"{'prod/lim':>8} | {'app':>6} {'p50':>6} {'p99':>6} {'app/lim':>7}"
-    )
+    """The table: per target requests/s, p50 and p99 (ms), server CPU µs per request, ratio to the limit."""
+
+    def group(target):
+        return f"{target:>7} {'p50':>5} {'p99':>6} {'cpu':>4}" + ("" if target == "limit" else f" {'ratio':>5}")
+
+    def cells(figures, target):
+        text = f"{figures['rps']:>7.0f} {figures['p50']:>5.1f} {figures['p99']:>6.1f} {figures['cpu_us']:>4.0f}"
+        return text + ("" if target == "limit" else f" {figures['ratio']:>5.2f}")
+
+    header = f"{'page':10} {'bytes':>6} | " + " | ".join(group(target) for target in TARGETS)
     lines = [
         f"# {' '.join(['bench/readers.py', *sys.argv[1:]])}",
         f"# {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}; {machine_facts()}",
         f"# wrk -t{args.threads} -c{args.connections} -d{args.seconds}s --latency"
         + (f" -H 'Accept-Encoding: {args.accept_encoding}'" if args.accept_encoding else "")
-        + f"; median of {args.rounds} interleaved round(s); requests/s, latency in ms; ratio to the limit in the same round",
+        + f"; median of {args.rounds} interleaved rounds",
+        "# requests/s; p50, p99 latency in ms; cpu = Caddy + app CPU µs per request;"
+        " ratio = requests/s over the limit's in the same round",
         header,
         "-" * len(header),
     ]
-    for name, _url, file, _limit_url in pages:
-        limit, prod, app = (results[(name, target)] for target in TARGETS)
-        lines.append(
-            f"{name:10} {os.path.getsize(file):>6} | {limit['rps']:>7.0f} {limit['p50']:>6.2f} {limit['p99']:>6.2f} | "
-            f"{prod['rps']:>7.0f} {prod['p50']:>6.2f} {prod['p99']:>6.2f} {prod['ratio']:>8.2f} | "
-            f"{app['rps']:>6.0f} {app['p50']:>6.2f} {app['p99']:>6.2f} {app['ratio']:>7.2f}"
-        )
+    for page in pages:
+        row = " | ".join(cells(results[(page.name, target)], target) for target in TARGETS)
+        lines.append(f"{page.name:10} {page.size:>6} | {row}")
     return "\n".join(lines)
 
 
@@ -533,7 +567,7 @@ def main(argv=None):
     if errors:
         print("\nwrk saw errors or non-2xx answers, so these numbers do not count: " + ", ".join(errors))
         status = 1
-    missed = [name for name, *_ in pages if results[(name, "production")]["ratio"] < args.goal]
+    missed = [page.name for page in pages if results[(page.name, "production")]["ratio"] < args.goal]
     if missed:
         print(f"\nproduction below {args.goal:.0%} of the limit: {', '.join(missed)}")
         status = status or (0 if args.no_goal_check else 1)
@@ -556,7 +590,7 @@ def run(args, tmp, stack):
         relative = os.path.relpath(file, public)
         os.makedirs(os.path.dirname(os.path.join(limit_dir, relative)), exist_ok=True)
         shutil.copyfile(file, os.path.join(limit_dir, relative))
-        pages.append((name, url, file, "/" + relative))
+        pages.append(Page(name, url, file, "/" + relative, os.path.getsize(file)))
 
     ports = {target: free_port() for target in TARGETS}
     bases = {target: f"http://127.0.0.1:{port}" for target, port in ports.items()}
@@ -596,14 +630,14 @@ def run(args, tmp, stack):
         raise SystemExit(f"caddy refuses {config}:\n{checked.stderr[-2000:]}")
     caddy_log = os.path.join(tmp, "caddy.log")
     caddy = stack.enter_context(running(["caddy", "run", "--adapter", "caddyfile", "--config", config], caddy_log, env))
-    wait_ready(bases["limit"] + pages[0][3], caddy, caddy_log)
+    wait_ready(bases["limit"] + pages[0].limit_url, caddy, caddy_log)
     wait_ready(bases["production"] + "/", caddy, caddy_log)
 
     failures, notes = check_answers(pages, bases)
     if failures:
         raise SystemExit("wrong answers, nothing measured:\n  " + "\n  ".join(failures))
     print("every target answers every page 200 with the published bytes", file=sys.stderr)
-    return measure(pages, bases, args), pages, notes
+    return measure(pages, bases, args, [caddy.pid, app.pid]), pages, notes
 
 
 if __name__ == "__main__":
