@@ -16,7 +16,7 @@ from admin_support import (  # noqa: F401
     post_action,
     seed_sample_cards,
 )
-from conftest import ROOT, publish
+from conftest import ROOT, publish, wait_for
 
 import app as milesahead
 import publish as publishing
@@ -231,8 +231,6 @@ def test_health_waits_for_the_pages_and_reports_a_failed_publish(app, client, co
     assert client.get("/healthz", status=503).json["reason"] == "publishing reader pages"
 
     milesahead.start_publishing(app)
-    from conftest import wait_for
-
     wait_for(lambda: app.config["milesahead.startup_publish"] != "running", what="the start-up publish")
     assert client.get("/healthz").json["status"] == "ok"
 
