@@ -6,6 +6,7 @@ import sys
 import threading
 
 import pytest
+import webtest
 from admin_support import (  # noqa: F401
     config,
     desk_config,
@@ -247,8 +248,6 @@ def test_the_desk_keeps_the_change_and_says_so_when_pages_cannot_be_written(tmp_
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
     config["publish"]["dir"] = str(blocker / "public")
-    import webtest
-
     desk = webtest.TestApp(milesahead.create_app(config))
     login(desk)
     article_id = make_article(conn)
