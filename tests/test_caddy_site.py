@@ -1,0 +1,334 @@
+"""Caddy in front of the app: reader pages from the published files, the rest from the app.
+
+The site file is rendered the way `setup` renders it (the caddy task's site_context,
+pyinfra's template loader) and run by the real /usr/bin/caddy on loopback, in front of
+the real app on waitress, serving a public/ directory the app's own publisher filled.
+"""
+
+import contextlib
+import gzip
+import os
+import re
+import runpy
+import subprocess
+import sys
+import threading
+import time
+import types
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+from admin_support import PASSWORD, config, make_article, password_hash, seed_sample_cards  # noqa: F401
+from conftest import ROOT, free_port, wait_until_up
+from pyinfra.api.util import get_template
+
+import publish
+from infra.tasks import TEMPLATES
+from infra.tasks import caddy as caddy_task
+
+CADDY = "/usr/bin/caddy"
+HTML = "text/html; charset=UTF-8"
+JSON = "application/json"
+PAGE_CACHE = "public, max-age=60"
+
+# Caddy's own settings for a test run: no admin endpoint, no certificates, loopback only.
+GLOBAL_OPTIONS = """{
+	admin off
+	auto_https off
+	default_bind 127.0.0.1
+}
+"""
+
+
+# --- Running the real Caddy ---------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def caddy_installed():
+    if not os.access(CADDY, os.X_OK):
+        pytest.fail(f"{CADDY} is missing: these tests run the real Caddy. Install it with scripts/system-deps.sh")
+
+
+def group_data(**overrides):
+    """infra/group_data/all.py as host.data, with some keys overridden."""
+    values = runpy.run_path(str(TEMPLATES.parent / "group_data" / "all.py"))
+    data = {k: v for k, v in values.items() if not k.startswith("_") and not isinstance(v, types.ModuleType)}
+    return types.SimpleNamespace(**(data | overrides))
+
+
+def render_site(**overrides):
+    """The site file exactly as `setup` writes it."""
+    template = get_template(str(TEMPLATES / "site.caddy.j2"))
+    return template.render(caddy_task.site_context(group_data(**overrides)))
+
+
+def caddy_environment(home):
+    """Caddy keeps its state under HOME/XDG dirs: a temp dir, never the machine's."""
+    return dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / "config"), XDG_DATA_HOME=str(home / "data"))
+
+
+def install_site(home, site, global_options=""):
+    """The site in a sites directory and the distro's Caddyfile importing it, as `setup` leaves them."""
+    sites = home / "sites"
+    sites.mkdir(parents=True)
+    (sites / "milesahead.caddy").write_text(site)
+    main = home / "Caddyfile"
+    main.write_text(global_options + get_template(str(TEMPLATES / "Caddyfile.j2")).render(caddy_sites_dir=sites))
+    return main
+
+
+@contextlib.contextmanager
+def running_caddy(tmp_path, public, upstream):
+    """The toolkit's site on a free loopback port, serving `public` in front of `upstream`."""
+    port = free_port()
+    home = tmp_path / f"caddy-{port}"
+    site = render_site(site_address=f"http://127.0.0.1:{port}", caddy_upstream=upstream, caddy_public_root=str(public))
+    main = install_site(home, site, GLOBAL_OPTIONS)
+    log_path = home / "caddy.log"
+    with open(log_path, "wb") as log:
+        command = [CADDY, "run", "--adapter", "caddyfile", "--config", str(main)]
+        server = subprocess.Popen(command, env=caddy_environment(home), stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"caddy exited {server.returncode}:\n{log_path.read_text()}")
+            try:
+                requests.get(base + "/metrics", timeout=1)  # answered by Caddy itself
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"caddy did not answer on {base}:\n{log_path.read_text()}")
+                time.sleep(0.05)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def host_port(url):
+    return url.removeprefix("http://")
+
+
+@pytest.mark.parametrize("address", ["milesahead.example.com", ":80"])
+def test_caddy_accepts_the_site_for_a_domain_and_for_plain_http(tmp_path, address):
+    """What `setup` runs before every reload, for production (HTTPS) and the VM lane (:80)."""
+    main = install_site(tmp_path, render_site(site_address=address))
+    command = [CADDY, "validate", "--adapter", "caddyfile", "--config", str(main)]
+    result = subprocess.run(command, env=caddy_environment(tmp_path), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "Valid configuration" in result.stdout + result.stderr
+
+
+# --- A published site behind Caddy -------------------------------------------------------
+
+
+@pytest.fixture
+def site(app, conn, config, live_server, tmp_path):
+    """Three cards and one published deal, published as files, behind Caddy."""
+    cards = seed_sample_cards(conn)
+    article = make_article(conn, status="approved")
+    slug = [a for a in conn.execute("SELECT slug FROM articles WHERE id = ?", (article,))][0][0]
+    app.config["milesahead.publisher"].publish_all()
+    public = Path(publish.public_dir(config))
+    with running_caddy(tmp_path, public, host_port(live_server)) as caddy:
+        yield types.SimpleNamespace(
+            caddy=caddy,
+            app=live_server,
+            public=public,
+            pages=reader_pages(slug, next(iter(cards))),
+        )
+
+
+def reader_pages(article, card):
+    """Every kind of reader URL: (file under public/, the Content-Type the app sends)."""
+    return {
+        "/": ("index.html", HTML),
+        "/deals": ("deals.html", HTML),
+        "/news": ("news.html", HTML),
+        f"/articles/{article}": (f"articles/{article}.html", HTML),
+        "/cards": ("cards.html", HTML),
+        f"/cards/{card}": (f"cards/{card}.html", HTML),
+        "/feed.xml": ("feed.xml", "application/atom+xml; charset=utf-8"),
+        "/sitemap.xml": ("sitemap.xml", "application/xml; charset=utf-8"),
+        "/robots.txt": ("robots.txt", "text/plain; charset=utf-8"),
+        "/api/articles": ("api/articles.json", JSON),
+        f"/api/articles/{article}": (f"api/articles/{article}.json", JSON),
+        "/api/cards": ("api/cards.json", JSON),
+        f"/api/cards/{card}": (f"api/cards/{card}.json", JSON),
+    }
+
+
+def get(url, **headers):
+    return requests.get(url, headers=headers, timeout=10, allow_redirects=False)
+
+
+# --- Reader pages ----------------------------------------------------------------------
+
+
+def test_every_reader_page_is_its_published_file_with_the_apps_headers(site):
+    for url, (name, content_type) in site.pages.items():
+        reply, direct = get(site.caddy + url), get(site.app + url)
+        assert reply.status_code == 200, url
+        assert reply.content == (site.public / name).read_bytes() == direct.content, url
+        assert reply.headers["Content-Type"] == content_type == direct.headers["Content-Type"], url
+        assert reply.headers["Cache-Control"] == PAGE_CACHE == direct.headers["Cache-Control"], url
+        assert reply.headers["ETag"] and reply.headers["Last-Modified"], url
+        assert reply.headers["X-Content-Type-Options"] == "nosniff" and "Server" not in reply.headers
+
+
+def test_pages_come_from_the_files_not_from_the_app(site):
+    for name, _type in site.pages.values():
+        path = site.public / name
+        path.write_bytes(path.read_bytes() + b"\n<!-- edited on disk -->\n")
+    for url in site.pages:
+        assert get(site.caddy + url).content.endswith(b"<!-- edited on disk -->\n"), url
+        assert b"edited on disk" not in get(site.app + url).content, url
+
+
+def test_a_cached_page_is_revalidated_with_304(site):
+    first = get(site.caddy + "/deals")
+    assert get(site.caddy + "/deals", **{"If-None-Match": first.headers["ETag"]}).status_code == 304
+    assert get(site.caddy + "/deals", **{"If-Modified-Since": first.headers["Last-Modified"]}).status_code == 304
+    head = requests.head(site.caddy + "/deals", timeout=10)
+    assert head.status_code == 200 and head.headers["ETag"] == first.headers["ETag"]
+
+
+def test_pages_are_compressed_when_the_client_asks(site):
+    reply = requests.get(site.caddy + "/", headers={"Accept-Encoding": "gzip"}, stream=True, timeout=10)
+    assert reply.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in reply.headers["Vary"]
+    assert gzip.decompress(reply.raw.read()) == (site.public / "index.html").read_bytes()
+    plain = requests.get(site.caddy + "/", headers={"Accept-Encoding": "identity"}, timeout=10)
+    assert "Content-Encoding" not in plain.headers
+
+
+def test_static_assets_fingerprinted_for_a_year_plain_for_an_hour(site):
+    fingerprinted = re.search(r"/static/style\.css\?v=[0-9a-f]{12}", get(site.caddy + "/").text).group(0)
+    for url, cache in [
+        (fingerprinted, "public, max-age=31536000, immutable"),
+        ("/static/style.css", "public, max-age=3600"),
+        ("/static/favicon.svg", "public, max-age=3600"),
+    ]:
+        reply, direct = get(site.caddy + url), get(site.app + url)
+        assert reply.status_code == 200, url
+        assert reply.content == (site.public / url.split("?")[0].lstrip("/")).read_bytes() == direct.content
+        assert reply.headers["Cache-Control"] == cache == direct.headers["Cache-Control"], url
+        assert reply.headers["Content-Type"] == direct.headers["Content-Type"], url
+    assert get(site.caddy + "/static/style.css").headers["Content-Type"] == "text/css; charset=UTF-8"
+
+
+# --- What the app answers ---------------------------------------------------------------
+
+# Not reader pages: query strings, the files' own names, the publisher's temp files,
+# directories, unknown paths, other methods. Each must get exactly the app's answer.
+TO_THE_APP = [
+    ("GET", "/?utm_source=newsletter", 200),
+    ("GET", "/api/articles?type=deal", 200),
+    ("GET", "/deals.html", 404),
+    ("GET", "/index.html", 404),
+    ("GET", "/index", 404),
+    ("GET", "/api/cards.json", 404),
+    ("GET", "/.deals.html.x1y2z3.tmp", 404),
+    ("GET", "/static/.style.css.x1y2z3.tmp", 404),
+    ("GET", "/articles/", 404),
+    ("GET", "/cards/", 404),
+    ("GET", "/api/", 404),
+    ("GET", "/static/", 404),
+    ("GET", "/articles/no-such-story", 404),
+    ("GET", "/static/no-such.css", 404),
+    ("GET", "/no-such-page", 404),
+    ("POST", "/deals", 405),
+    ("GET", "/admin/login", 200),
+]
+
+
+def test_everything_else_gets_the_apps_own_answer(site):
+    for name in [".deals.html.x1y2z3.tmp", "static/.style.css.x1y2z3.tmp"]:
+        (site.public / name).write_text("half a page")  # a publish in progress
+    for name, _type in site.pages.values():  # so that a page served from a file would show
+        path = site.public / name
+        path.write_bytes(path.read_bytes() + b"\n<!-- edited on disk -->\n")
+    for method, url, status in TO_THE_APP:
+        reply = requests.request(method, site.caddy + url, timeout=10, allow_redirects=False)
+        direct = requests.request(method, site.app + url, timeout=10, allow_redirects=False)
+        assert reply.status_code == status == direct.status_code, (method, url)
+        if url != "/admin/login":  # its form carries a fresh token each time
+            assert reply.content == direct.content, (method, url)
+        assert b"edited on disk" not in reply.content and b"half a page" not in reply.content, (method, url)
+
+
+def test_metrics_are_not_exposed(site):
+    assert get(site.app + "/metrics").status_code == 200
+    reply = get(site.caddy + "/metrics")
+    assert reply.status_code == 404 and reply.content == b""
+
+
+def test_an_oversized_post_gets_the_apps_413(site):
+    """Caddy keeps a copy of a request body for retries, but never decides its size itself."""
+    body = b"x" * 2_000_000  # over server.max_body_bytes
+    assert requests.post(site.app + "/admin/login", data=body, timeout=10).status_code == 413
+    assert requests.post(site.caddy + "/admin/login", data=body, timeout=10).status_code == 413
+    chunked = iter([body[:1_000_000], body[1_000_000:]])  # no Content-Length
+    assert requests.post(site.caddy + "/admin/login", data=chunked, timeout=10).status_code == 413
+
+
+# --- Restarts ---------------------------------------------------------------------------
+
+
+def test_published_pages_answer_while_the_app_is_down(site, tmp_path):
+    nobody = f"127.0.0.1:{free_port()}"
+    with running_caddy(tmp_path, site.public, nobody) as caddy:
+        started = time.monotonic()
+        for url, (name, _type) in site.pages.items():
+            reply = get(caddy + url)
+            assert reply.status_code == 200 and reply.content == (site.public / name).read_bytes(), url
+        assert time.monotonic() - started < 5  # served, not held waiting for the app
+
+
+@contextlib.contextmanager
+def app_process(config_path, port):
+    """`app.py serve` as systemd runs it: stopping it closes every connection it had."""
+    command = [sys.executable, os.path.join(ROOT, "app.py"), "--config", str(config_path), "serve", "--port", str(port)]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield server
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_an_editor_request_is_held_while_the_app_restarts(config, tmp_path):
+    config_path = tmp_path / "config-serve.yaml"
+    settings = {
+        "database": {"path": config["database"]["path"]},
+        "admin": {"password_hash": config["admin"]["password_hash"]},
+    }
+    config_path.write_text(yaml.safe_dump(settings))
+    port = free_port()
+    sent = {}
+    with app_process(config_path, port) as first:
+        wait_until_up(f"http://127.0.0.1:{port}/healthz")
+        with running_caddy(tmp_path, publish.public_dir(config), f"127.0.0.1:{port}") as caddy:
+            editor = requests.Session()
+            form = editor.get(caddy + "/admin/login", timeout=10).text
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+
+            def log_in():
+                started = time.monotonic()
+                data = {"csrf_token": token, "password": PASSWORD}
+                sent["reply"] = editor.post(caddy + "/admin/login", data=data, timeout=30, allow_redirects=False)
+                sent["seconds"] = time.monotonic() - started
+
+            first.terminate()  # the restart begins: the app's port is closed
+            first.wait(timeout=10)
+            login = threading.Thread(target=log_in)
+            login.start()
+            time.sleep(1)
+            with app_process(config_path, port):  # and the new process is up a moment later
+                login.join(timeout=30)
+    assert sent["reply"].status_code == 303, sent["reply"].text
+    assert sent["reply"].headers["Location"].endswith("/admin") and "milesahead_admin" in editor.cookies
+    assert sent["seconds"] >= 1  # held by Caddy, not refused
