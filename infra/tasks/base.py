@@ -2,6 +2,7 @@
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.files import File
 from pyinfra.operations import apt, files, server
 
 from infra.tasks import FILES
@@ -40,6 +41,12 @@ def user_and_layout():
         create_home=False,
         ensure_home=False,  # app_root belongs to root; the layout below sets it
     )
+    # Before data/ opens to 0751: a database an earlier `migrate` made under sudo's
+    # umask 0022 (0644) would otherwise be readable by anyone who knows its name.
+    for name in ("milesahead.db", "milesahead.db-wal", "milesahead.db-shm"):
+        path = f"{d.app_root}/data/{name}"
+        if host.get_fact(File, path=path):
+            files.file(name=f"{path} not world-readable", path=path, user=d.app_user, group=d.app_user, mode="0640")
     for sub, (owner, mode) in LAYOUT.items():
         owner = owner.format(user=d.app_user)
         files.directory(

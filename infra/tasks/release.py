@@ -172,13 +172,17 @@ def fail_with_journal(message, **kwargs):
 
 
 def app_command(rid, args, name, **kwargs):
-    """Run app.py of releases/<rid> as the app user with the release's vendor/."""
+    """Run app.py of releases/<rid> as the app user with the release's vendor/.
+
+    With the unit's umask: data/ is traversable (Caddy reads data/public), so a
+    database a first `migrate` creates under sudo's 0022 would be readable by name.
+    """
     d = host.data
     rel = f"{d.app_root}/releases/{rid}"
     return server.shell(
         name=name,
         commands=[
-            f"cd {d.app_root}/data && PYTHONPATH={rel}/vendor python3 {rel}/app.py"
+            f"umask 0027 && cd {d.app_root}/data && PYTHONPATH={rel}/vendor python3 {rel}/app.py"
             f" --config {d.app_root}/config.yaml {args}"
         ],
         _sudo_user=d.app_user,
@@ -336,7 +340,7 @@ def restore(backup):
     server.shell(
         name="Unpack the backup and check its integrity",
         commands=[
-            f"case {q(remote)} in *.gz) gzip -dc {q(remote)} > {tmp};; *) cp {q(remote)} {tmp};; esac"
+            f"umask 0027 && case {q(remote)} in *.gz) gzip -dc {q(remote)} > {tmp};; *) cp {q(remote)} {tmp};; esac"
             f" && python3 -c {q(INTEGRITY)} {tmp}"
             f" || {{ rm -f {tmp}; rm -rf {lock}; exit 1; }}"
         ],
