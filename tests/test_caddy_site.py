@@ -12,6 +12,7 @@ import re
 import runpy
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import types
@@ -25,7 +26,8 @@ from conftest import ROOT, free_port, wait_until_up
 from pyinfra.api.util import get_template
 
 import publish
-from infra.tasks import TEMPLATES
+import store
+from infra.tasks import TEMPLATES, base
 from infra.tasks import caddy as caddy_task
 
 CADDY = "/usr/bin/caddy"
@@ -123,15 +125,37 @@ def test_caddy_accepts_the_site_for_a_domain_and_for_plain_http(tmp_path, addres
     assert "Valid configuration" in result.stdout + result.stderr
 
 
+def test_another_user_reads_the_pages_but_cannot_list_data_or_read_the_database():
+    """The layout `setup` makes, tried as `nobody` (Caddy runs as its own user, caddy)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to act as another user")
+    with tempfile.TemporaryDirectory(dir="/tmp") as root:
+        os.chmod(root, 0o755)
+        for sub, (_owner, mode) in base.LAYOUT.items():
+            os.makedirs(os.path.join(root, sub), exist_ok=True)
+            os.chmod(os.path.join(root, sub), int(mode, 8))
+        page, db = os.path.join(root, "data/public/deals.html"), os.path.join(root, "data/milesahead.db")
+        for path, mode in [(page, 0o644), (db, 0o640)]:
+            Path(path).write_text("x")
+            os.chmod(path, mode)
+
+        def as_nobody(*command):
+            return subprocess.run(["runuser", "-u", "nobody", "--", *command], capture_output=True).returncode
+
+        assert as_nobody("cat", page) == 0
+        assert as_nobody("ls", os.path.join(root, "data/public")) == 0
+        assert as_nobody("ls", os.path.join(root, "data")) != 0
+        assert as_nobody("cat", db) != 0
+
+
 # --- A published site behind Caddy -------------------------------------------------------
 
 
 @pytest.fixture
 def site(app, conn, config, live_server, tmp_path):
     """Three cards and one published deal, published as files, behind Caddy."""
-    cards = seed_sample_cards(conn)
-    article = make_article(conn, status="approved")
-    slug = [a for a in conn.execute("SELECT slug FROM articles WHERE id = ?", (article,))][0][0]
+    seed_sample_cards(conn)
+    article = store.get_article(conn, make_article(conn, status="approved"))
     app.config["milesahead.publisher"].publish_all()
     public = Path(publish.public_dir(config))
     with running_caddy(tmp_path, public, host_port(live_server)) as caddy:
@@ -139,7 +163,7 @@ def site(app, conn, config, live_server, tmp_path):
             caddy=caddy,
             app=live_server,
             public=public,
-            pages=reader_pages(slug, next(iter(cards))),
+            pages=reader_pages(article["slug"], "sapphire-reserve"),
         )
 
 
