@@ -161,7 +161,7 @@ class Publisher:
     def _publish(self, pages, everything):
         started = time.monotonic()
         report = Report()
-        os.makedirs(self.directory, mode=DIR_MODE, exist_ok=True)
+        self._make_dirs(self.directory)
         with self._locked():
             if everything:
                 conn = store.connect(self.app.config["milesahead.config"]["database"]["path"])
@@ -218,13 +218,26 @@ class Publisher:
         except FileNotFoundError:
             pass
         folder = os.path.dirname(final)
-        os.makedirs(folder, mode=DIR_MODE, exist_ok=True)
+        self._make_dirs(folder)
         fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(final)}.", suffix=".tmp", dir=folder)
         with os.fdopen(fd, "wb") as f:
             f.write(body)
         os.chmod(temp, FILE_MODE)
         staged.append((temp, final))
         report.written.append(name)
+
+    @staticmethod
+    def _make_dirs(folder):
+        """makedirs, with every directory it makes DIR_MODE: the umask masks makedirs'
+        own mode (the unit's is 0027), and Caddy must be able to enter them."""
+        if os.path.isdir(folder):
+            return
+        Publisher._make_dirs(os.path.dirname(folder))
+        try:
+            os.mkdir(folder)
+        except FileExistsError:  # made by another publisher just now
+            return
+        os.chmod(folder, DIR_MODE)
 
     def _prune(self, keep, report):
         """Remove files no URL maps to any more (and temp files a crash left behind)."""

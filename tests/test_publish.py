@@ -75,6 +75,17 @@ def test_every_reader_url_is_published_with_the_bytes_the_app_serves(client, con
     assert again.written == [] and again.removed == []  # unchanged bytes are left alone (stable ETags)
 
 
+def test_published_folders_are_open_to_caddy_whatever_the_umask(conn, cards, publisher, public):
+    publish(conn, title="Sapphire Reserve bonus climbs")
+    previous = os.umask(0o027)  # the systemd unit's
+    try:
+        publisher.publish_all()
+    finally:
+        os.umask(previous)
+    for folder in (public, *(os.path.join(public, d) for d in ("articles", "cards", "api/articles", "static"))):
+        assert os.stat(folder).st_mode & 0o777 == 0o755, folder
+
+
 def test_url_to_file_layout():
     assert publishing.file_for("/") == "index.html"
     assert publishing.file_for("/deals") == "deals.html"
