@@ -16,8 +16,9 @@ Before any load, each page must come back 200 with exactly the published file's
 bytes from every target; a benchmark of a wrong response is worthless. Prints
 requests/s, p50 and p99 per page and target, the CPU time Caddy and the app spent
 per request (steadier than requests/s on a busy machine), and each target's
-requests/s as a ratio of the limit's in the same round. Exits 1 if production is below --goal of the limit for any page
-(unless --no-goal-check), or if wrk saw errors or non-2xx answers.
+requests/s as a ratio of the limit's in the same round. Exits 1 if production is
+below --goal of the limit for any page (unless --no-goal-check), or if wrk saw
+errors or non-2xx answers.
 
     .venv/bin/python bench/readers.py [--seconds 3] [--rounds 3] [--connections 32]
 
