@@ -490,7 +490,7 @@ def machine_facts():
     wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split()[1]
     return (
         f"nproc {os.cpu_count()}, {platform.machine()}, caddy {caddy}, wrk {wrk_version}, "
-        f"python {platform.python_version()}"
+        f"python {platform.python_version()}, load average {os.getloadavg()[1]:.1f} (5 min, at the end)"
     )
 
 
