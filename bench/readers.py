@@ -414,7 +414,8 @@ def parse_wrk(out):
         value, unit = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M).groups()
         return float(value) * UNITS_MS[unit]
 
-    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors += int(non_2xx.group(1)) if non_2xx else 0
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -436,7 +437,7 @@ def wrk(url, args, servers):
     """One wrk run, plus the CPU the servers (Caddy and the app) spent per request meanwhile.
 
     Throughput moves with whatever else the machine runs; the servers' own CPU time per
-    request hardly does, so it shows what each path costs even on a busy machine.
+    request moves much less, so it shows what each path costs even on a busy machine.
     """
     command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.seconds}s", "--latency"]
     if args.accept_encoding:
@@ -453,9 +454,9 @@ def measure(pages, bases, args, servers):
     """Round after round, each page on the three targets back to back, the order rotating.
 
     Returns {(page name, target): figures}: the median over the rounds of requests/s,
-    p50, p99 and server CPU per request, errors summed, and "ratio", the median of each round's requests/s over
-    the limit's in the same round (neighbours in time share the machine's noise, so
-    paired ratios hold steadier than a ratio of medians).
+    p50, p99 and server CPU per request, errors summed, and "ratio", the median of
+    each round's requests/s over the limit's in the same round (neighbours in time
+    share the machine's noise, so paired ratios hold steadier than a ratio of medians).
     """
     samples = {}
     total = args.rounds * len(pages) * len(TARGETS)
