@@ -163,6 +163,10 @@ class Load:
             "  per path: " + ", ".join(f"{path} {count}" for path, count in by_path.items()),
         ]
         lines += [f"  at {at:6.1f} s: {label}" for at, label in self.marks]
+        lines.append("  slowest five: " + ", ".join(
+            f"{a.seconds:.2f} s at {a.at:.1f} s ({a.path} {a.status or a.error})"
+            for a in sorted(answers, key=lambda a: a.seconds, reverse=True)[:5]
+        ))  # fmt: skip
         for a in self.failures()[:20]:
             lines.append(f"  FAILED at {a.at:.1f} s after {a.seconds:.1f} s: GET {a.path} -> {a.status} {a.error}")
         return "\n".join(lines)
