@@ -18,11 +18,14 @@ Rules every write keeps:
 
 URL -> file: `/` -> index.html, `/feed.xml` -> feed.xml, `/api/...` -> `api/....json`,
 other pages -> `<path>.html`, `/static/x` -> `static/x` (copied from the release).
+Each page also gets a gzip twin (`index.html.gz`) that Caddy sends to readers who
+accept gzip, so it never compresses a page per request.
 """
 
 import concurrent.futures
 import contextlib
 import fcntl
+import gzip
 import io
 import logging
 import os
@@ -186,11 +189,14 @@ class Publisher:
             for temp, final in staged:
                 os.replace(temp, final)
             for name in report.removed:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(os.path.join(self.directory, name))
+                for gone in (name, name + ".gz"):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(os.path.join(self.directory, gone))
             if everything:
-                urls = pages + [url for url, _source in static_files(self.static_dir)]
-                self._prune({file_for(url) for url in urls}, report)
+                keep = {file_for(url) for url in pages}
+                keep |= {name + ".gz" for name in keep}
+                keep |= {file_for(url) for url, _source in static_files(self.static_dir)}
+                self._prune(keep, report)
         report.seconds = time.monotonic() - started
         metrics.PAGES_WRITTEN.inc(len(report.written))
         metrics.PUBLISH_DURATION.observe(report.seconds)
@@ -200,31 +206,41 @@ class Publisher:
         status, body = self.render(path)
         name = file_for(path)
         if status == 200:
-            self._stage(name, body, staged, report)
+            self._stage(name, body, staged, report, compressed=True)
         elif status == 404:
             if os.path.exists(os.path.join(self.directory, name)):
                 report.removed.append(name)
         else:
             raise PublishError(f"{path} rendered {status}; no page was replaced")
 
-    def _stage(self, name, body, staged, report):
-        """Write body to a temp file beside `name` unless the file already holds it."""
+    def _stage(self, name, body, staged, report, compressed=False):
+        """Write body to a temp file beside `name` unless the file already holds it.
+
+        A compressed page also gets `name.gz` (gzip -9, no timestamp), which Caddy
+        sends to readers who accept gzip: no compressing on every request.
+        """
         final = os.path.join(self.directory, name)
         try:
             with open(final, "rb") as f:
-                if f.read() == body:
+                if f.read() == body and (not compressed or os.path.exists(final + ".gz")):
                     report.unchanged.append(name)
                     return
         except FileNotFoundError:
             pass
-        folder = os.path.dirname(final)
-        self._make_dirs(folder)
-        fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(final)}.", suffix=".tmp", dir=folder)
+        self._make_dirs(os.path.dirname(final))
+        staged.append((self._temp_file(final, body), final))
+        if compressed:
+            staged.append((self._temp_file(final + ".gz", gzip.compress(body, 9, mtime=0)), final + ".gz"))
+        report.written.append(name)
+
+    @staticmethod
+    def _temp_file(final, body):
+        """A readable temp file beside `final`, named as a dotfile nothing serves."""
+        fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(final)}.", suffix=".tmp", dir=os.path.dirname(final))
         with os.fdopen(fd, "wb") as f:
             f.write(body)
         os.chmod(temp, FILE_MODE)
-        staged.append((temp, final))
-        report.written.append(name)
+        return temp
 
     @staticmethod
     def _make_dirs(folder):

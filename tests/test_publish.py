@@ -1,5 +1,6 @@
 """Reader pages published as files: what each change re-renders, removes, and never half-writes."""
 
+import gzip
 import os
 import subprocess
 import sys
@@ -40,10 +41,14 @@ def public(publisher):
 
 
 def snapshot(directory):
-    """Each published file and the inode it has: a rewrite (temp + rename) gets a new one."""
+    """Each published page and the inode it has: a rewrite (temp + rename) gets a new one.
+
+    The page's .gz twin is written and removed with it (see the gzip test)."""
     found = {}
     for folder, _dirs, names in os.walk(directory):
         for name in names:
+            if name.endswith(".gz"):
+                continue
             path = os.path.join(folder, name)
             found[os.path.relpath(path, directory)] = os.stat(path).st_ino
     return found
@@ -84,6 +89,21 @@ def test_published_folders_are_open_to_caddy_whatever_the_umask(conn, cards, pub
         os.umask(previous)
     for folder in (public, *(os.path.join(public, d) for d in ("articles", "cards", "api/articles", "static"))):
         assert os.stat(folder).st_mode & 0o777 == 0o755, folder
+
+
+def test_each_page_has_a_gzip_twin_that_follows_it(editor, conn, cards, publisher, public):
+    publisher.publish_all()
+    article_id = make_article(conn, title="Venture X adds a lounge", type="summary")
+    post_action(editor, article_id, "approve")
+    slug = store.get_article(conn, article_id)["slug"]
+    for url in publishing.all_pages(conn):
+        name = publishing.file_for(url)
+        assert gzip.decompress(read(public, name + ".gz")) == read(public, name), url
+    assert not os.path.exists(os.path.join(public, "static/style.css.gz"))  # Caddy compresses static itself
+
+    post_action(editor, article_id, "unpublish")
+    assert not os.path.exists(os.path.join(public, f"articles/{slug}.html.gz"))
+    assert gzip.decompress(read(public, "index.html.gz")) == read(public, "index.html")
 
 
 def test_url_to_file_layout():
