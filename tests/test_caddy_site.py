@@ -164,6 +164,7 @@ def site(app, conn, config, live_server, tmp_path):
             app=live_server,
             public=public,
             pages=reader_pages(article["slug"], "sapphire-reserve"),
+            article_id=article["id"],
         )
 
 
@@ -290,6 +291,30 @@ def test_everything_else_gets_the_apps_own_answer(site):
         assert b"edited on disk" not in reply.content and b"half a page" not in reply.content, (method, url)
 
 
+def log_in(session, base):
+    form = session.get(base + "/admin/login", timeout=10).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    data = {"csrf_token": token, "password": PASSWORD}
+    return session.post(base + "/admin/login", data=data, timeout=30, allow_redirects=False)
+
+
+def test_security_headers_on_every_answer_and_the_apps_own_win(site):
+    editor = requests.Session()
+    assert log_in(editor, site.caddy).status_code == 303
+    preview = editor.get(site.caddy + f"/admin/articles/{site.article_id}/preview", timeout=10)
+    assert preview.status_code == 200
+    # The review page frames this preview: the app's SAMEORIGIN, sent once, not also DENY.
+    assert preview.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert preview.headers["Referrer-Policy"] == "same-origin"
+    assert preview.headers["X-Content-Type-Options"] == "nosniff"
+    for url in ["/deals", "/static/style.css", "/no-such-page", "/metrics"]:
+        reply = get(site.caddy + url)
+        assert reply.headers["X-Frame-Options"] == "DENY", url
+        assert reply.headers["X-Content-Type-Options"] == "nosniff", url
+        assert reply.headers["Cross-Origin-Opener-Policy"] == "same-origin", url
+    assert "Server" not in get(site.caddy + "/no-such-page").headers  # not the app's name and version
+
+
 def test_metrics_are_not_exposed(site):
     assert get(site.app + "/metrics").status_code == 200
     reply = get(site.caddy + "/metrics")
@@ -346,7 +371,7 @@ def test_an_editor_request_is_held_while_the_app_restarts(config, tmp_path):
             form = editor.get(caddy + "/admin/login", timeout=10).text
             token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
 
-            def log_in():
+            def submit_login():
                 started = time.monotonic()
                 data = {"csrf_token": token, "password": PASSWORD}
                 sent["reply"] = editor.post(caddy + "/admin/login", data=data, timeout=30, allow_redirects=False)
@@ -354,7 +379,7 @@ def test_an_editor_request_is_held_while_the_app_restarts(config, tmp_path):
 
             first.terminate()  # the restart begins: the app's port is closed
             first.wait(timeout=10)
-            login = threading.Thread(target=log_in)
+            login = threading.Thread(target=submit_login)
             login.start()
             time.sleep(1)
             with app_process(config_path, port):  # and the new process is up a moment later
