@@ -33,6 +33,7 @@ TEMPLATE_LOOKUP = [VIEWS]
 STATIC = os.path.join(HERE, "static")
 # Reader pages may be cached this long; Caddy sends the same for the published files.
 PAGE_CACHE = "public, max-age=60"
+HTML = "text/html; charset=utf-8"
 STATIC_CACHE = "public, max-age=3600"
 FINGERPRINTED_CACHE = "public, max-age=31536000, immutable"
 
@@ -148,6 +149,8 @@ def cacheable(callback):
     def page(*args, **kwargs):
         body = callback(*args, **kwargs)
         response.set_header("Cache-Control", PAGE_CACHE)
+        if "Content-Type" not in response.headers:
+            response.content_type = HTML  # what Caddy sends for the published .html file
         return body
 
     return page

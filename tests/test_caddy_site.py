@@ -31,7 +31,7 @@ from infra.tasks import TEMPLATES, base
 from infra.tasks import caddy as caddy_task
 
 CADDY = "/usr/bin/caddy"
-HTML = "text/html; charset=UTF-8"
+HTML = "text/html; charset=utf-8"
 JSON = "application/json"
 PAGE_CACHE = "public, max-age=60"
 
