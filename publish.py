@@ -166,20 +166,21 @@ class Publisher:
         report = Report()
         self._make_dirs(self.directory)
         with self._locked():
+            statics = []
             if everything:
                 conn = store.connect(self.app.config["milesahead.config"]["database"]["path"])
                 try:
                     pages = all_pages(conn)
                 finally:
                     conn.close()
+                statics = static_files(self.static_dir)
             staged = []
             try:
                 for path in pages:
                     self._stage_page(path, staged, report)
-                if everything:
-                    for path, source in static_files(self.static_dir):
-                        with open(source, "rb") as f:
-                            self._stage(file_for(path), f.read(), staged, report)
+                for path, source in statics:
+                    with open(source, "rb") as f:
+                        self._stage(file_for(path), f.read(), staged, report)
             except BaseException:
                 for temp, _final in staged:
                     with contextlib.suppress(FileNotFoundError):
@@ -195,7 +196,7 @@ class Publisher:
             if everything:
                 keep = {file_for(url) for url in pages}
                 keep |= {name + ".gz" for name in keep}
-                keep |= {file_for(url) for url, _source in static_files(self.static_dir)}
+                keep |= {file_for(url) for url, _source in statics}
                 self._prune(keep, report)
         report.seconds = time.monotonic() - started
         metrics.PAGES_WRITTEN.inc(len(report.written))
