@@ -248,7 +248,8 @@ def card_page(slug):
 
 def static_file(path):
     served = bottle.static_file(path, root=STATIC)
-    served.set_header("Cache-Control", FINGERPRINTED_CACHE if request.query.get("v") else STATIC_CACHE)
+    if served.status_code < 400:  # a missing file must not be cached for a year
+        served.set_header("Cache-Control", FINGERPRINTED_CACHE if request.query.get("v") else STATIC_CACHE)
     return served
 
 
