@@ -180,33 +180,34 @@ def scrape_families(state, config):
         "milesahead_pipeline_feeds", "News feeds configured (pipeline.feeds).", len(config["pipeline"]["feeds"])
     )
 
-    family = Metric(
+    backups = backup_files(config["backup"]["dir"])
+    newest = max((mtime for files in backups.values() for mtime in files), default=0)
+    yield _gauge(
         "milesahead_backup_last_success_timestamp_seconds",
-        "When the newest verified backup of each kind was written (Unix time; kinds with none are absent).",
-        "gauge",
+        "When the newest verified backup (any kind) was written, from backup.dir (Unix time); 0 when there is none.",
+        newest,
     )
-    for kind, newest in newest_backups(config["backup"]["dir"]).items():
-        family.add_sample(family.name, {"kind": kind}, newest)
+    family = Metric("milesahead_backup_files", "Verified backups kept, by kind (backup.sh's rotation).", "gauge")
+    for kind, files in backups.items():
+        family.add_sample(family.name, {"kind": kind}, len(files))
     yield family
 
 
-def newest_backups(directory):
-    """{kind: mtime of its newest milesahead-*.db.gz} under backup.dir, as backup.sh writes them.
+def backup_files(directory):
+    """{kind: [mtime of each milesahead-*.db.gz]} under backup.dir, as backup.sh writes them.
 
     backup.sh renames a copy into place only once it is verified, so any such file is a
     good backup; its temp files start with a dot and never match.
     """
-    newest = {}
+    found = {}
     for kind in BACKUP_KINDS:
-        times = []
+        found[kind] = []
         for path in glob.glob(os.path.join(directory, kind, "milesahead-*.db.gz")):
             try:
-                times.append(os.stat(path).st_mtime)
+                found[kind].append(os.stat(path).st_mtime)
             except OSError:  # rotated away between the listing and the stat
                 pass
-        if times:
-            newest[kind] = max(times)
-    return newest
+    return found
 
 
 def _gauge(name, documentation, value):

@@ -147,7 +147,7 @@ def test_drafts_waiting_and_the_oldest_wait_are_read_from_the_database(conn, cli
     assert 2 * 86400 <= value(scraped, "milesahead_review_oldest_waiting_seconds") < 2 * 86400 + 600
 
 
-def test_the_newest_verified_backup_of_each_kind_is_reported(config, tmp_path, client):
+def test_the_newest_verified_backup_and_the_copies_kept_are_reported(config, tmp_path, client):
     backups = tmp_path / "backups"
     config["backup"]["dir"] = str(backups)
     (backups / "daily").mkdir(parents=True)
@@ -160,8 +160,15 @@ def test_the_newest_verified_backup_of_each_kind_is_reported(config, tmp_path, c
         os.utime(backups / "daily" / name, (mtime, mtime))
     (backups / "manual" / ".milesahead-20261201.db.tmp.gz").write_bytes(b"half")  # a copy still being written
     scraped = samples(client.get("/metrics").text)
-    assert value(scraped, "milesahead_backup_last_success_timestamp_seconds", kind="daily") == 1_796_086_400
-    assert ("milesahead_backup_last_success_timestamp_seconds", (("kind", "manual"),)) not in scraped
+    assert value(scraped, "milesahead_backup_last_success_timestamp_seconds") == 1_796_086_400
+    assert value(scraped, "milesahead_backup_files", kind="daily") == 2
+    assert value(scraped, "milesahead_backup_files", kind="manual") == 0
+
+
+def test_no_backup_at_all_reads_as_the_beginning_of_time(config, tmp_path, client):
+    config["backup"]["dir"] = str(tmp_path / "nothing-here")
+    scraped = samples(client.get("/metrics").text)
+    assert scraped[("milesahead_backup_last_success_timestamp_seconds", ())] == 0  # an alert's "never"
 
 
 def test_metrics_still_answer_when_the_database_is_unusable(config, client):
