@@ -723,7 +723,7 @@ def api_body():
 
 
 def api_article_data(conn, article):
-    data = dict(article)
+    data = site.with_safe_urls(article)
     data["allowed_transitions"] = list(workflow.allowed_targets(article["status"]))
     data["linked_cards"] = store.article_linked_cards(conn, article["id"])
     data["mentioned_cards"] = [card["slug"] for card in workflow.find_cards(conn, article)]

@@ -10,6 +10,7 @@ import argparse
 import datetime
 import getpass
 import hashlib
+import html
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ import metrics
 import pipeline
 import publish
 import store
+import urls
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VIEWS = os.path.join(HERE, "views")
@@ -139,8 +141,25 @@ def render(name, title, description="", **values):
         path=request.path,
         format_date=format_date,
         static_url=static_url,
+        safe_url=urls.safe_url,
+        image_src=urls.safe_image_src,
+        outside_link=outside_link,
         **values,
     )
+
+
+def outside_link(url, text=""):
+    """An <a> to an outside URL the one URL policy keeps (urls.py); otherwise only its text.
+
+    Every href a template prints from data goes through this or safe_url, and every src
+    through image_src: a row stored before the policy, or by a path that forgot it, still
+    cannot render a script link. Print it with {{!...}}; both parts are escaped here.
+    """
+    href = urls.safe_url(url)
+    text = html.escape(text or href or "(link removed)")
+    if href is None:
+        return text
+    return f'<a href="{html.escape(href)}" rel="nofollow noopener">{text}</a>'
 
 
 def cacheable(callback):
@@ -218,7 +237,7 @@ def render_article(article):
         article["tldr"],
         article=article,
         linked_cards=store.article_linked_cards(db(), article["id"]),
-        og_image=article["image_url"],
+        og_image=urls.safe_url(article["image_url"]) or "",
         og_type="article",
     )
 
@@ -337,15 +356,43 @@ PUBLIC_ARTICLE_FIELDS = [
 
 
 def public_article(article):
-    data = {k: article[k] for k in PUBLIC_ARTICLE_FIELDS}
+    data = {k: v for k, v in with_safe_urls(article).items() if k in PUBLIC_ARTICLE_FIELDS}
     data["url"] = absolute_url(f"/articles/{article['slug']}")
     return data
+
+
+def with_safe_urls(article):
+    """A copy of an article whose outside URLs are what the one URL policy keeps (urls.py).
+
+    What the JSON APIs send: a row stored before the policy, or by a path that forgot it,
+    must not hand a script link to whatever renders the API's answer. A link that is
+    refused is left out; a source, image credit or candidate keeps its text, with "" for
+    the URL.
+    """
+    data = dict(article)
+    data["links"] = [dict(link, url=urls.safe_url(link.get("url"))) for link in article["links"]]
+    data["links"] = [link for link in data["links"] if link["url"]]
+    data["sources"] = [dict(s, url=urls.safe_url(s.get("url")) or "") for s in article["sources"]]
+    data["image_url"] = urls.safe_url(article["image_url"]) or ""
+    data["image_thumb_url"] = urls.safe_image_src(article["image_thumb_url"]) or ""
+    credit = article["image_attribution"]
+    if credit.get("link"):
+        data["image_attribution"] = dict(credit, link=urls.safe_url(credit["link"]) or "")
+    data["image_candidates"] = [
+        {k: (urls.safe_url(v) or "") if k in CANDIDATE_URLS else v for k, v in c.items()}
+        for c in article["image_candidates"]
+        if isinstance(c, dict)
+    ]
+    return data
+
+
+CANDIDATE_URLS = ("url", "thumbnail", "thumb_url", "page")
 
 
 def public_card(card):
     data = {k: card[k] for k in ("slug", "name", "issuer", "network", "category", "annual_fee_usd")}
     data.update(
-        official_url=card["official_url"],
+        official_url=urls.safe_url(card["official_url"]) or "",
         facts_checked=card["facts_checked"],
         verdict=card["verdict"],
         keywords=card["keywords"],

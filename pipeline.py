@@ -214,6 +214,8 @@ def fetch_feeds(conn, config, run):
         run.count("items_duplicate", result["duplicates"])
         if result["error"]:
             run.error(f"feed {result['error']}")
+        for message in result["dropped_links"]:  # a feed's link that is not http(s): said, never stored
+            run.error(f"feed {message}")
 
 
 def stories_to_write(conn, limit):
@@ -236,10 +238,12 @@ def write_story(conn, config, client, run, cluster_id):
     label = f"story {cluster_id} ({story['title'][:60]})"
     with run.stage("generate"):
         article = writer.write_article(client, story)
+        refused = list(article["refused_links"])  # links the model wrote that urls.safe_url refused
         verdict = writer.critique(client, story, article)
         if verdict["issues"]:
             try:
                 revised = writer.revise_article(client, story, article, verdict["issues"])
+                refused += revised["refused_links"]
                 second = writer.critique(client, story, revised)
             except llm.LLMError as e:
                 run.error(f"{label}: revision skipped, keeping the first version: {e}")
@@ -255,6 +259,7 @@ def write_story(conn, config, client, run, cluster_id):
             else:
                 article["key_details"] = article["key_details"] or extra["key_details"]
                 article["links"] = article["links"] or extra["links"]
+                refused += extra["refused_links"]
         try:
             take = writer.persona_take(client, config["site"]["persona_name"], article)
         except llm.LLMError as e:
@@ -262,6 +267,11 @@ def write_story(conn, config, client, run, cluster_id):
             take = ""
     with run.stage("image"):
         found = images.find_image(config, client, article)
+    # URLs from the model or the image APIs that urls.safe_url refused: said, never stored
+    for url in refused:
+        run.error(f"{label}: the model's link {url!r} dropped (only http(s) is kept)")
+    for message in found["refused"]:
+        run.error(f"{label}: {message}")
     run.count("images_found" if found["fields"] else "images_none")
     sources = [{"title": i["title"], "url": i["url"], "site": i["site"]} for i in story["items"]]
     article_id = store.insert_article(
@@ -327,6 +337,10 @@ def revise_requested(conn, config, client, run):
         article = store.get_article(conn, row["id"])
         try:
             revised = writer.revise_for_editor(client, persona, article, article["feedback"])
+            for url in revised["refused_links"]:
+                run.error(
+                    f"revision of article {article['id']}: the model's link {url!r} dropped (only http(s) is kept)"
+                )
             verdict = writer.critique_revision(client, {**article, **revised})
             fields = {
                 "title": revised["title"],

@@ -17,6 +17,8 @@ import unicodedata
 import jsonschema
 import nh3
 
+import urls
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CARDS_FILE = os.path.join(HERE, "seed-cards", "cards.json")
 CARDS_SCHEMA_FILE = os.path.join(HERE, "seed-cards", "cards.schema.json")
@@ -309,6 +311,12 @@ def seed_cards(conn, cards):
     Recent Changes live in card_changes, keyed by card id, which an upsert keeps,
     so re-seeding never erases them.
     """
+    for card in cards:  # the issuer links are printed as hrefs: the one URL policy, before anything is written
+        if urls.safe_url(card["official_url"]) != card["official_url"]:
+            raise CardError(
+                f"card '{card.get('name') or card.get('slug')}', field 'official_url': "
+                f"{card['official_url']!r} is not an absolute http(s) URL"
+            )
     counts = {"inserted": 0, "updated": 0, "unchanged": 0}
     stamp = now()
     with transaction(conn):
