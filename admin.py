@@ -535,14 +535,21 @@ def reader_pages_of(article_id):
     """Around a change to an article: afterwards re-render exactly the reader pages it
     touched, as they were before (the old slug, cards it no longer links) and after.
 
+    Both sets are read inside the change's own write transaction: read outside it,
+    an unpublish racing an approve saw the article before the approve committed,
+    found no pages to take down, and left it public. Inside, every commit is followed
+    by a publish of the pages it changed, rendered after it, so public/ ends as a full
+    publish of the committed database would leave it, whatever the interleaving.
+
     The change is saved first; a publish that fails is logged and told to the editor
     (the next full publish, at the latest the next restart, catches up) but never
     undoes the change.
     """
     conn = site.db()
-    before = publish.article_pages(conn, article_id)
-    yield
-    pages = before | publish.article_pages(conn, article_id)
+    with store.transaction(conn):  # workflow's own writes join it
+        before = publish.article_pages(conn, article_id)
+        yield
+        pages = before | publish.article_pages(conn, article_id)
     if not pages:
         return
     try:

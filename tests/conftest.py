@@ -122,7 +122,9 @@ def live_server(app):
     import waitress.server
 
     port = free_port()
-    server = waitress.server.create_server(app, host="127.0.0.1", port=port, threads=4)
+    server = waitress.server.create_server(
+        app, host="127.0.0.1", port=port, threads=app.config["milesahead.config"]["server"]["threads"]
+    )
     stopping = threading.Event()
 
     def run():
