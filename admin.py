@@ -364,7 +364,7 @@ def editor_page(handler):
 
 
 def form():
-    return request.forms.decode()  # UTF-8 values (bottle's default is latin-1)
+    return request.forms.decode()  # UTF-8 values (bottle's default is latin-1); app.check_request vetted them
 
 
 def safe_next(target):
@@ -583,9 +583,23 @@ def act(article_id, action):
     bottle.redirect(back)
 
 
+def string_field(data, name, default=""):
+    """data[name] as a string: JSON may send any type, and the message names the field."""
+    value = data.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string, not {json_type(value)}")
+    return value
+
+
+def json_type(value):
+    return {dict: "an object", list: "a list", bool: "true or false"}.get(type(value), "a number")
+
+
 def edited_fields(data):
     """Fields present in an edit (form or JSON); key details arrive as 'Label: value' lines."""
-    fields = {k: data[k] for k in ("title", "tldr", "type", "body_html", "persona_take") if k in data}
+    fields = {k: string_field(data, k) for k in ("title", "tldr", "type", "body_html", "persona_take") if k in data}
     if "key_details" in data:
         value = data["key_details"]
         if isinstance(value, str):
@@ -598,8 +612,11 @@ def edited_fields(data):
                     raise ValueError(f"Key details: write each line as 'Label: value' (got {line.strip()!r}).")
                 pairs.append([label.strip(), text.strip()])
             value = pairs
-        elif not all(isinstance(p, list | tuple) and len(p) == 2 for p in value):
-            raise ValueError("key_details must be a list of [label, value] pairs")
+        elif not (
+            isinstance(value, list)
+            and all(isinstance(p, list) and len(p) == 2 and all(isinstance(t, str) for t in p) for p in value)
+        ):
+            raise ValueError("key_details must be a list of [label, value] pairs of strings")
         fields["key_details"] = [list(p) for p in value]
     return fields
 
@@ -611,7 +628,7 @@ def apply_edit(article_id, data, actor):
     changes = workflow.changed_fields(article, edited_fields(data))
     if not changes:
         return article, []
-    note = (data.get("note") or "").strip() or "edited by hand"
+    note = string_field(data, "note").strip() or "edited by hand"
     with reader_pages_of(article_id):
         article = workflow.revise(conn, article_id, actor, note=note, **changes)
     return article, sorted(changes)
@@ -722,11 +739,23 @@ def api(handler):
 
 
 def api_body():
-    if request.json is not None:
-        if not isinstance(request.json, dict):
+    try:
+        data = request.json
+    except RecursionError:  # the parser's own limit on nesting
+        api_error(400, "The JSON is nested too deeply.")
+    if data is not None:
+        if not isinstance(data, dict):
             api_error(400, "Send a JSON object.")
-        return request.json
+        return data
     return dict(form())
+
+
+def api_text(name):
+    """A string field of the API body, or a 400 that names it."""
+    try:
+        return string_field(api_body(), name)
+    except ValueError as e:
+        api_error(400, str(e))
 
 
 def api_article_data(conn, article):
@@ -806,13 +835,13 @@ def with_publish_error(data):
 
 @api
 def api_transition(article_id, actor):
-    body = api_body()
-    return api_move(article_id, str(body.get("to") or body.get("status") or ""), actor, body.get("feedback") or "")
+    target = api_text("to") if "to" in api_body() else api_text("status")
+    return api_move(article_id, target, actor, api_text("feedback"))
 
 
 @api
 def api_action(article_id, action, actor):
-    return api_move(article_id, ACTIONS[action], actor, api_body().get("feedback") or "")
+    return api_move(article_id, ACTIONS[action], actor, api_text("feedback"))
 
 
 @api
