@@ -67,7 +67,7 @@ def create_app(config):
         conn.close()
     metrics.set_build_info(app.config["milesahead.release"], store.SCHEMA_VERSION)
 
-    app.add_hook("before_request", limit_body_size)
+    app.add_hook("before_request", check_request)
     app.add_hook("after_request", end_request)
     for path, callback in READER_ROUTES:
         app.route(path, "GET", cacheable(callback))
@@ -108,11 +108,24 @@ def db():
     return connections[path]
 
 
-def limit_body_size():
-    """Refuse oversized bodies before anything reads them (waitress caps them too)."""
+def check_request():
+    """Refuse, before any route or login check, what no handler could read: a body over
+    server.max_body_bytes (413), and text that is not UTF-8 (400) in the query, a form
+    or a declared charset. Caught here, a stray byte is a 400 on every route, never a
+    500 and a logged traceback in whichever handler first decodes it."""
     limit = cfg()["server"]["max_body_bytes"]
     if request.content_length > limit:
-        bottle.abort(413, f"Requests are limited to {limit:,} bytes.")
+        bottle.abort(413, f"Request bodies are limited to {limit:,} bytes.")
+    content_type = request.content_type.lower()
+    charset = content_type.partition("charset=")[2].split(";")[0].strip().strip('"')
+    if charset and charset not in ("utf-8", "utf8"):
+        bottle.abort(400, f"Send text as UTF-8, not {charset}.")
+    try:
+        request.query.decode()
+        if request.content_length and not content_type.startswith("application/json"):
+            request.forms.decode()  # what every handler reads; JSON is checked by its parser
+    except UnicodeError:
+        bottle.abort(400, "The request is not valid UTF-8.")
 
 
 def end_request():
@@ -540,17 +553,29 @@ def serve(config, host=None, port=None):
     print(f"milesahead {app.config['milesahead.release']} on http://{host}:{port}/", flush=True)
     pipeline.start_scheduler(config)  # the in-process schedule; off unless pipeline.schedule_minutes
     start_publishing(app)
+    waitress.serve(app, **server_options(config, host, port))
+
+
+# waitress answers a body at or over its own cap in plain text, before the app sees it.
+# Its cap sits this far above server.max_body_bytes (and above the 10 MB Caddy lets
+# through), so every oversized body a client can send through Caddy gets the app's own
+# 413 page, or JSON under /api/; only beyond it does waitress stop reading.
+WAITRESS_BODY_SLACK = 16 * 1024 * 1024
+
+
+def server_options(config, host, port):
+    """waitress's settings for this config (serve, and the tests' live servers)."""
     options = dict(
         host=host,
         port=port,
         threads=config["server"]["threads"],
-        max_request_body_size=config["server"]["max_body_bytes"],
+        max_request_body_size=config["server"]["max_body_bytes"] + WAITRESS_BODY_SLACK,
         ident="milesahead",
     )
     if config["server"]["trust_proxy_headers"]:
         # Caddy on the same host sets these; without a proxy they would be forgeable.
         options.update(trusted_proxy="127.0.0.1", trusted_proxy_headers={"x-forwarded-proto", "x-forwarded-for"})
-    waitress.serve(app, **options)
+    return options
 
 
 def start_publishing(app):

@@ -544,8 +544,13 @@ def add_revision(conn, article_id, author, note=""):
     return number
 
 
+SQLITE_INTEGERS = range(-(2**63), 2**63)  # an id outside it names no row (and sqlite3 would raise)
+
+
 def get_article(conn, article_id):
     """Any article, whatever its status: for the desk and the pipeline, never for readers."""
+    if article_id not in SQLITE_INTEGERS:
+        return None
     return _article(conn.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone())
 
 
