@@ -444,8 +444,12 @@ def parse_scores(text):
     if isinstance(entries, dict):
         entries = [{"id": k, "score": v} for k, v in entries.items()]
     for entry in entries if isinstance(entries, list) else []:
-        if isinstance(entry, dict) and isinstance(entry.get("score"), (int, float)):
-            scores[str(entry.get("id"))] = min(10.0, max(1.0, float(entry["score"])))
+        if not isinstance(entry, dict):
+            continue
+        try:
+            scores[str(entry.get("id"))] = llm.parse_score(entry.get("score"))
+        except ValueError:
+            continue  # one unreadable entry leaves that candidate unscored
     if not scores:
         raise ValueError("no scores")
     return scores
@@ -453,10 +457,7 @@ def parse_scores(text):
 
 def parse_vision(text):
     data = llm.find_json_object(text)
-    score = data.get("score")
-    if isinstance(score, bool) or not isinstance(score, (int, float)):
-        raise ValueError("no numeric score")
-    return min(10.0, max(1.0, float(score))), str(data.get("reason") or "")[:200]
+    return llm.parse_score(data.get("score")), str(data.get("reason") or "")[:200]
 
 
 def score_metadata(client, article, candidates):

@@ -22,8 +22,8 @@ reply without a title or a body is unusable. Sources are never taken from the
 model: an article's sources are the feed items it was written from.
 
 Critique (task critique_article): {"score": 1-10, "issues": ["...", ...]}; the
-score may arrive as "7" or "7/10" and is clamped to 1-10; no issues means
-publishable as is.
+score is read by llm.parse_score (7, "7", 7.0, "7/10", "score: 7"; clamped to
+1-10) like every model's score; no issues means publishable as is.
 
 Details (task fill_details): {"key_details": [...], "links": [...]} as above.
 Take (task persona_take): plain text, 2-3 sentences.
@@ -70,19 +70,14 @@ def parse_article(text):
 
 def parse_critique(text):
     data = llm.find_json_object(text)
-    score = data.get("score")
-    if isinstance(score, str):
-        match = re.match(r"\s*(\d+(?:\.\d+)?)", score)
-        score = float(match.group(1)) if match else None
-    if isinstance(score, bool) or not isinstance(score, (int, float)):
-        raise ValueError("no numeric score")
+    score = llm.parse_score(data.get("score"))
     issues = data.get("issues") or []
     if isinstance(issues, str):
         issues = [issues]
     if not isinstance(issues, list):
         raise ValueError("issues is not a list")
     issues = [clean_text(i if isinstance(i, str) else json.dumps(i)) for i in issues]
-    return {"score": min(10.0, max(1.0, float(score))), "issues": [i for i in issues if i]}
+    return {"score": score, "issues": [i for i in issues if i]}
 
 
 def parse_details(value):
