@@ -459,30 +459,43 @@ def api_card(slug):
 def healthz():
     """The deploy gate: 200 only when the database answers at the expected schema
     and the reader pages have been published by this release."""
-    release = request.app.config["milesahead.release"]
-    published = request.app.config["milesahead.startup_publish"]
+    report = health(request.app)
+    return json_response(report, 200 if report["status"] == "ok" else 503)
+
+
+def health(app):
+    """/healthz's body: {"status": "ok", ...}, or {"status": "error", "reason": ...}."""
+    release = app.config["milesahead.release"]
+    published = app.config["milesahead.startup_publish"]
     if published == "running":
-        return json_response({"status": "error", "release": release, "reason": "publishing reader pages"}, 503)
+        return {"status": "error", "release": release, "reason": "publishing reader pages"}
     if published not in (None, "ok"):
-        return json_response({"status": "error", "release": release, "reason": f"publishing failed: {published}"}, 503)
+        return {"status": "error", "release": release, "reason": f"publishing failed: {published}"}
     try:
-        conn = store.connect(cfg()["database"]["path"])  # fresh: see the file as it is now
+        conn = store.connect(app.config["milesahead.config"]["database"]["path"])  # fresh: see the file as it is now
         try:
             version = store.schema_version(conn)
             cards = store.count_cards(conn)
         finally:
             conn.close()
     except Exception as e:  # any failure here means "do not send traffic"
-        return json_response({"status": "error", "release": release, "reason": f"database unusable: {e}"}, 503)
+        return {"status": "error", "release": release, "reason": f"database unusable: {e}"}
     if version != store.SCHEMA_VERSION:
         reason = f"schema version {version}, this release expects {store.SCHEMA_VERSION}"
-        return json_response({"status": "error", "release": release, "reason": reason}, 503)
-    return json_response({"status": "ok", "release": release, "schema_version": version, "cards": cards})
+        return {"status": "error", "release": release, "reason": reason}
+    return {"status": "ok", "release": release, "schema_version": version, "cards": cards}
 
 
 def metrics_page():
+    """Prometheus text format: also what runs in other processes counted (see metrics.py)."""
+    healthy = health(request.app)["status"] == "ok"
+    try:
+        conn = db()
+        totals, state = store.metric_totals(conn), store.observed_state(conn)
+    except Exception:  # an unusable database: still answer, with milesahead_healthy 0
+        totals = state = None
     response.content_type = "text/plain; version=0.0.4; charset=utf-8"
-    return metrics.exposition()
+    return metrics.exposition(totals, state, cfg(), healthy)
 
 
 # Every reader URL: publish.py renders exactly these into public/ for Caddy.

@@ -141,15 +141,18 @@ class RunLock:
 class Run:
     """One pipeline_runs row: stage timings, counts and errors, saved as they happen."""
 
-    def __init__(self, conn, run_id):
+    def __init__(self, conn, run_id, before):
         self.conn = conn
         self.id = run_id
         self.stages = {}
         self.counts = Counter()
         self.errors = []
+        self.before = before  # this process's run metrics when the run began
+        self.saved = {}  # what this run has added to metric_totals so far
 
     @classmethod
     def start(cls, conn, trigger):
+        before = metrics.run_samples()
         with store.transaction(conn):
             stale = conn.execute("SELECT id, errors FROM pipeline_runs WHERE status = 'running'").fetchall()
             for row in stale:
@@ -163,7 +166,7 @@ class Run:
             ).lastrowid
         if stale:
             metrics.PIPELINE_RUNS.labels(outcome="interrupted").inc(len(stale))
-        return cls(conn, run_id)
+        return cls(conn, run_id, before)
 
     @contextlib.contextmanager
     def stage(self, name):
@@ -189,14 +192,19 @@ class Run:
         if status:
             sets += ", status = ?, finished_at = ?"
             values += [status, store.now()]
+        counted = metrics.counted_since(self.before)
+        increments = {key: value - self.saved.get(key, 0) for key, value in counted.items()}
         with store.transaction(self.conn):
             # `sets` is one of two literals above
             self.conn.execute(f"UPDATE pipeline_runs SET {sets} WHERE id = ?", [*values, self.id])  # noqa: S608
+            # in the same transaction, so /metrics never counts a stage twice or loses one
+            store.add_metric_totals(self.conn, {key: n for key, n in increments.items() if n})
+        self.saved = counted
 
     def finish(self, status=None):
         status = status or ("partial" if self.errors else "ok")
-        self.save(status)
         metrics.PIPELINE_RUNS.labels(outcome=status).inc()
+        self.save(status)
         return status
 
 

@@ -239,6 +239,17 @@ MIGRATIONS = [
         );
         """,
     ),
+    (
+        "pipeline metric totals",
+        """
+        CREATE TABLE metric_totals (
+            sample TEXT NOT NULL,   -- a Prometheus sample name, e.g. milesahead_image_search_total
+            labels TEXT NOT NULL,   -- JSON [[name, value], ...], sorted by name
+            value REAL NOT NULL,    -- the sum of what every run, in any process, counted
+            PRIMARY KEY (sample, labels)
+        );
+        """,
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -600,6 +611,39 @@ def list_runs(conn, limit=20):
                 run[key] = empty
         runs.append(run)
     return runs
+
+
+# --- Metrics -----------------------------------------------------------------
+
+
+def add_metric_totals(conn, increments):
+    """Add a run's {(sample, labels): increase} to metric_totals (the caller's transaction)."""
+    conn.executemany(
+        "INSERT INTO metric_totals (sample, labels, value) VALUES (?, ?, ?)"
+        " ON CONFLICT (sample, labels) DO UPDATE SET value = value + excluded.value",
+        [(name, json.dumps(labels), value) for (name, labels), value in increments.items()],
+    )
+
+
+def metric_totals(conn):
+    """{(sample, labels as sorted tuples): value} over every run so far (metrics.run_families)."""
+    return {
+        (row["sample"], tuple(tuple(pair) for pair in json.loads(row["labels"]))): row["value"]
+        for row in conn.execute("SELECT sample, labels, value FROM metric_totals")
+    }
+
+
+def observed_state(conn):
+    """What /metrics reports about the data: articles by status, the editor's oldest wait, the last good run."""
+    articles = dict(conn.execute("SELECT status, COUNT(*) FROM articles GROUP BY status").fetchall())
+    # waiting since it entered its status: the last event into it, else when it was written
+    oldest = conn.execute(
+        "SELECT MIN(COALESCE((SELECT MAX(e.created_at) FROM article_events e"
+        " WHERE e.article_id = a.id AND e.to_status = a.status), a.created_at))"
+        " FROM articles a WHERE a.status IN ('draft', 'pending')"
+    ).fetchone()[0]
+    success = conn.execute("SELECT MAX(finished_at) FROM pipeline_runs WHERE status IN ('ok', 'partial')").fetchone()[0]
+    return {"articles": articles, "oldest_waiting_since": oldest, "last_success_at": success}
 
 
 # --- Backup ------------------------------------------------------------------
