@@ -581,6 +581,9 @@ def cmd_cards_report(config):
         print("no cards in the database: run `app.py seed-cards` first")
         return
     for row in rows:
+        if row["oldest_age_days"] is None:
+            print(f"  no sources  {row['name']} ({row['slug']}): not checked against any cited source")
+            continue
         print(
             f"{row['oldest_age_days']:>5} days  {row['name']} ({row['slug']}):"
             f" facts checked {row['facts_checked']}, {row['checked_age_days']} days ago"

@@ -439,7 +439,8 @@ def cards_report(conn, today=None):
             age = (today - datetime.date.fromisoformat(dated)).days
             sources.append(dict(source, dated=dated, age_days=age))
         checked_age = (today - datetime.date.fromisoformat(card["facts_checked"])).days
-        oldest = max([s["age_days"] for s in sources] + [checked_age])
+        # A card with no sources has never been checked against anything: it goes first.
+        oldest = max([s["age_days"] for s in sources] + [checked_age]) if sources else None
         rows.append(
             {
                 "slug": card["slug"],
@@ -450,7 +451,7 @@ def cards_report(conn, today=None):
                 "sources": sources,
             }
         )
-    rows.sort(key=lambda r: (-r["oldest_age_days"], -r["checked_age_days"], r["name"]))
+    rows.sort(key=lambda r: (r["oldest_age_days"] is not None, -(r["oldest_age_days"] or 0), r["name"]))
     return rows
 
 

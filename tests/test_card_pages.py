@@ -131,6 +131,16 @@ def test_cards_report_lists_oldest_facts_first_with_each_sources_age(conn):
     assert [(s["dated"], s["age_days"]) for s in rows[0]["sources"]] == [("2026-11-30", 1), ("2025-06-30", 519)]
 
 
+def test_a_card_without_sources_says_so_and_heads_the_report(client, conn):
+    report_cards(conn)
+    seed(conn, sample_card(slug="unsourced", name="Unsourced", keywords=["Unsourced"], sources=[]))
+    assert "Not yet re-checked" in client.get("/cards/unsourced").html.select_one(".fee-line").text
+    assert client.get("/cards/unsourced").html.select_one("#sources") is None
+    rows = store.cards_report(conn, today=datetime.date(2026, 12, 1))
+    assert [r["slug"] for r in rows] == ["unsourced", "stale", "fresh"]
+    assert rows[0]["oldest_age_days"] is None
+
+
 def test_cards_report_command_prints_the_same_order(config, conn, tmp_path, capsys):
     report_cards(conn)
     config_file = tmp_path / "cli.yaml"

@@ -8,8 +8,13 @@
   % for row in report:
   <tr>
     <td><a href="/cards/{{row['slug']}}">{{row['name']}}</a></td>
+    % if row['oldest_age_days'] is None:
+    <td>no sources</td>
+    <td>not checked against any cited source</td>
+    % else:
     <td>{{row['oldest_age_days']}} days</td>
     <td><time datetime="{{row['facts_checked']}}">{{row['facts_checked']}}</time> ({{row['checked_age_days']}} days)</td>
+    % end
     <td>
       <ul>
       % for source in row['sources']:

@@ -3,7 +3,11 @@
   <header class="article-header">
     <p class="meta"><a href="/cards#{{card['category'].lower()}}">{{card['category']}}</a> · {{card['issuer']}}{{'' if card['network'] == card['issuer'] else ' · ' + card['network']}}</p>
     <h1>{{card['name']}}</h1>
-    <p class="fee-line">{{fee_label(card)}} · Facts checked <time datetime="{{card['facts_checked']}}">{{format_date(card['facts_checked'])}}</time></p>
+    % if card['sources']:
+    <p class="fee-line">{{fee_label(card)}} · Facts checked <time datetime="{{card['facts_checked']}}">{{format_date(card['facts_checked'])}}</time> against the sources listed below</p>
+    % else:
+    <p class="fee-line">{{fee_label(card)}} · Not yet re-checked against cited sources: confirm on the issuer's page</p>
+    % end
   </header>
   <section class="verdict" aria-labelledby="verdict-heading">
     <h2 id="verdict-heading">{{persona}}'s Verdict</h2>
