@@ -715,6 +715,12 @@ def runs_page():
 
 
 @editor_page
+def cards_page():
+    """The same list as `app.py cards-report`: cards whose facts or sources are oldest first."""
+    return render("admin_cards", "Card facts", report=store.cards_report(site.db()))
+
+
+@editor_page
 def start_run():
     _, message = trigger_run()
     flash(message)
@@ -922,6 +928,7 @@ ROUTES = [
     ("POST", f"/admin/articles/<article_id:int>/{ACTION_RULE}", act),
     ("GET", "/admin/runs", runs_page),
     ("POST", "/admin/runs", start_run),
+    ("GET", "/admin/cards", cards_page),
     ("GET", "/api/admin/session", api_session),
     ("GET", "/api/admin/articles", api_articles),
     ("GET", "/api/admin/articles/<article_id:int>", api_article),

@@ -27,6 +27,7 @@ import pipeline
 import publish
 import store
 import urls
+import workflow
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VIEWS = os.path.join(HERE, "views")
@@ -261,6 +262,7 @@ def cards_index():
         "Credit card reference",
         f"{store.count_cards(db())} credit cards: fees, earning rates, transfer partners and {cfg()['site']['persona_name']}'s verdict.",
         groups=store.cards_by_category(db()),
+        fee_label=store.fee_label,
     )
 
 
@@ -268,6 +270,7 @@ def card_page(slug):
     card = store.get_card(db(), slug)
     if card is None:
         bottle.abort(404, "No card at this address.")
+    linker = workflow.CardLinker(store.card_summaries(db()))
     return render(
         "card",
         card["name"],
@@ -275,6 +278,9 @@ def card_page(slug):
         card=card,
         sections=store.SECTIONS,
         changes=store.card_recent_changes(db(), card["id"]),
+        fee_label=store.fee_label,
+        linked=lambda text: linker.html(text, own_slug=card["slug"]),
+        safe_url=urls.safe_url,
     )
 
 
@@ -406,7 +412,11 @@ def public_card(card):
     data = {k: card[k] for k in ("slug", "name", "issuer", "network", "category", "annual_fee_usd")}
     data.update(
         official_url=urls.safe_url(card["official_url"]) or "",
+        first_year_fee_usd=card["first_year_fee_usd"],
+        fee_tiers=card["fee_tiers"],
+        fee=store.fee_label(card),
         facts_checked=card["facts_checked"],
+        sources=[dict(s, url=urls.safe_url(s["url"])) for s in card["sources"] if urls.is_safe_url(s["url"])],
         verdict=card["verdict"],
         keywords=card["keywords"],
         sections=card["sections"],
@@ -643,6 +653,29 @@ def cmd_seed_cards(config):
         print(f"published reader pages: {report}")
 
 
+def cmd_cards_report(config):
+    """Print each card's facts age and its sources' ages, oldest first, for the editor."""
+    conn = store.connect(config["database"]["path"])
+    try:
+        store.migrate(conn)
+        rows = store.cards_report(conn)
+    finally:
+        conn.close()
+    if not rows:
+        print("no cards in the database: run `app.py seed-cards` first")
+        return
+    for row in rows:
+        if row["oldest_age_days"] is None:
+            print(f"  no sources  {row['name']} ({row['slug']}): not checked against any cited source")
+            continue
+        print(
+            f"{row['oldest_age_days']:>5} days  {row['name']} ({row['slug']}):"
+            f" facts checked {row['facts_checked']}, {row['checked_age_days']} days ago"
+        )
+        for source in row["sources"]:
+            print(f"{source['age_days']:>11} days  {source['dated']}  {source['publisher']}: {source['title']}")
+
+
 def cmd_backup(config, dest):
     conn = store.connect(config["database"]["path"])
     try:
@@ -682,7 +715,13 @@ def main(argv=None):
     p.add_argument("--port", type=int, help="port to bind (default: server.port, 8080)")
     commands.add_parser("migrate", help="create or migrate the database schema")
     commands.add_parser("publish", help="re-render every reader page into the public/ directory Caddy serves")
-    commands.add_parser("seed-cards", help="upsert the 41 reference cards from seed-cards/cards.json")
+    commands.add_parser("seed-cards", help="upsert the reference cards from seed-cards/cards.json")
+    commands.add_parser(
+        "cards-report",
+        help="list each card's facts-checked age and its sources' ages, oldest first (what to re-check)",
+        description="For each card in the database: days since its facts were checked, and each source's"
+        " own date (published or updated, else the day it was read) with its age. Oldest first.",
+    )
     p = commands.add_parser("backup", help="write a consistent online copy of the database")
     p.add_argument("dest", help="file to write (replaced atomically)")
     commands.add_parser("hash-password", help="read a password (no echo) and print its bcrypt hash")
@@ -703,6 +742,8 @@ def main(argv=None):
             cmd_publish(config)
         elif args.command == "seed-cards":
             cmd_seed_cards(config)
+        elif args.command == "cards-report":
+            cmd_cards_report(config)
         elif args.command == "backup":
             cmd_backup(config, args.dest)
     except store.CardError as e:
