@@ -280,7 +280,6 @@ def card_page(slug):
         changes=store.card_recent_changes(db(), card["id"]),
         fee_label=store.fee_label,
         linked=lambda text: linker.html(text, own_slug=card["slug"]),
-        safe_url=urls.safe_url,
     )
 
 
