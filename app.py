@@ -1,6 +1,6 @@
 """milesahead: the web app (Bottle on waitress) and its command line.
 
-Sections, top to bottom: release and app factory, per-request database,
+Sections, top to bottom: release and app factory, security headers, per-request database,
 page rendering, reader pages, feeds, JSON API, health and metrics, errors, CLI.
 Only `approved` articles ever reach a reader URL; every reader query goes
 through store.list_published / store.get_published_article.
@@ -75,7 +75,7 @@ def create_app(config):
         app.route(path, "GET", callback)
     for code in (400, 401, 403, 404, 405, 409, 413, 429, 500, 503):
         app.error(code)(error_page)
-    app.wsgi = metrics.instrument(app.wsgi)
+    app.wsgi = with_security_headers(metrics.instrument(app.wsgi))
 
     import admin  # the editorial desk adds its routes to the same app
 
@@ -89,6 +89,63 @@ def cfg():
 
 def publisher(app=None):
     return (app or request.app).config["milesahead.publisher"]
+
+
+# --- Security headers --------------------------------------------------------
+# Sent by the app on every answer, so `make run` and the tests see what production
+# sends; Caddy's site (infra/templates/site.caddy.j2) sends the same for the files it
+# serves itself and keeps the app's own (tests/test_caddy_site.py holds the two equal).
+
+# Reader pages carry no script at all, and load only their own stylesheet and images.
+READER_CSP = (
+    "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self' https: http: data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+# The desk: only its own scripts, styles and forms; it frames only its own preview.
+DESK_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: http: data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+# The desk's preview of a reader page: framed by the desk alone, and sandboxed even when
+# opened on its own (an opaque origin: nothing in it could read the desk's session).
+PREVIEW_CSP = READER_CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'") + "; sandbox"
+SECURITY_HEADERS = [
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+]
+
+
+def is_desk_path(path):
+    return path in ("/admin", "/api/admin") or path.startswith(("/admin/", "/api/admin/"))
+
+
+def with_security_headers(wsgi):
+    """Add the security headers a handler did not set itself (the desk's preview sets its own).
+
+    A WSGI wrapper, like metrics.instrument, so the 500 of an unhandled exception gets
+    them too (Bottle's hooks run before it replaces the response).
+    """
+
+    def secured(environ, start_response):
+        wanted = [("Content-Security-Policy", READER_CSP), *SECURITY_HEADERS]
+        if is_desk_path(environ.get("PATH_INFO", "")):
+            # A desk URL names drafts: it never goes to another site as a referrer.
+            wanted = [("Content-Security-Policy", DESK_CSP), ("Referrer-Policy", "same-origin"), *SECURITY_HEADERS]
+
+        def add_missing(status, headers, exc_info=None):
+            present = {name.lower() for name, _value in headers}
+            for name, value in wanted:
+                if name.lower() not in present:
+                    headers = [*headers, (name, value)]
+                    present.add(name.lower())
+            return start_response(status, headers, exc_info)
+
+        return wsgi(environ, add_missing)
+
+    return secured
 
 
 # --- Per-request database ----------------------------------------------------
@@ -514,6 +571,8 @@ ERROR_TITLES = {
 def error_page(error):
     """Every error is a page (or JSON under /api), never a traceback."""
     code = error.status_code
+    if "Cache-Control" not in response.headers:  # a missing page must not be cached as if it existed
+        response.set_header("Cache-Control", "no-store")
     message = error.body if isinstance(error.body, str) and code != 500 else ""
     if code == 500:
         message = "The error has been logged. Please try again in a moment."
