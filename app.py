@@ -338,29 +338,35 @@ def atom_feed():
     """Atom 1.0 (RFC 4287): feed id/title/updated/link, each entry id/title/updated/link."""
     articles = store.list_published(db(), limit=50)
     site = cfg()["site"]
-    ET.register_namespace("", ATOM)
-    feed = ET.Element(f"{{{ATOM}}}feed")
-    ET.SubElement(feed, f"{{{ATOM}}}title").text = site["title"]
-    ET.SubElement(feed, f"{{{ATOM}}}subtitle").text = site["description"]
-    ET.SubElement(feed, f"{{{ATOM}}}id").text = absolute_url("/")
-    ET.SubElement(feed, f"{{{ATOM}}}link", href=absolute_url("/feed.xml"), rel="self")
-    ET.SubElement(feed, f"{{{ATOM}}}link", href=absolute_url("/"), rel="alternate")
+    feed = ET.Element("feed", xmlns=ATOM)
+    ET.SubElement(feed, "title").text = site["title"]
+    ET.SubElement(feed, "subtitle").text = site["description"]
+    ET.SubElement(feed, "id").text = absolute_url("/")
+    ET.SubElement(feed, "link", href=absolute_url("/feed.xml"), rel="self")
+    ET.SubElement(feed, "link", href=absolute_url("/"), rel="alternate")
     updated = articles[0]["published_at"] if articles else "2026-01-01T00:00:00+00:00"
-    ET.SubElement(feed, f"{{{ATOM}}}updated").text = updated
-    author = ET.SubElement(feed, f"{{{ATOM}}}author")
-    ET.SubElement(author, f"{{{ATOM}}}name").text = site["title"]
+    ET.SubElement(feed, "updated").text = updated
+    author = ET.SubElement(feed, "author")
+    ET.SubElement(author, "name").text = site["title"]
     for article in articles:
         url = absolute_url(f"/articles/{article['slug']}")
-        entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
-        ET.SubElement(entry, f"{{{ATOM}}}title").text = article["title"]
-        ET.SubElement(entry, f"{{{ATOM}}}id").text = url
-        ET.SubElement(entry, f"{{{ATOM}}}link", href=url, rel="alternate")
-        ET.SubElement(entry, f"{{{ATOM}}}updated").text = article["updated_at"]
-        ET.SubElement(entry, f"{{{ATOM}}}published").text = article["published_at"]
-        ET.SubElement(entry, f"{{{ATOM}}}summary").text = article["tldr"]
-        ET.SubElement(entry, f"{{{ATOM}}}category", term=article["type"])
+        entry = ET.SubElement(feed, "entry")
+        ET.SubElement(entry, "title").text = article["title"]
+        ET.SubElement(entry, "id").text = url
+        ET.SubElement(entry, "link", href=url, rel="alternate")
+        ET.SubElement(entry, "updated").text = article["updated_at"]
+        ET.SubElement(entry, "published").text = article["published_at"]
+        ET.SubElement(entry, "summary").text = article["tldr"]
+        ET.SubElement(entry, "category", term=article["type"])
     response.content_type = "application/atom+xml; charset=utf-8"
-    return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+    return xml_document(feed)
+
+
+def xml_document(root):
+    """The document's bytes. Its namespace is the root's own xmlns attribute, never named
+    process-wide (ET.register_namespace): concurrent requests for the other document
+    renamed this one's elements to `ns0:`, so its bytes and ETag changed with its data not."""
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
 SITEMAP = "http://www.sitemaps.org/schemas/sitemap/0.9"
@@ -368,14 +374,13 @@ SITEMAP = "http://www.sitemaps.org/schemas/sitemap/0.9"
 
 def sitemap():
     conn = db()
-    ET.register_namespace("", SITEMAP)
-    urlset = ET.Element(f"{{{SITEMAP}}}urlset")
+    urlset = ET.Element("urlset", xmlns=SITEMAP)
 
     def add(path, lastmod=None):
-        url = ET.SubElement(urlset, f"{{{SITEMAP}}}url")
-        ET.SubElement(url, f"{{{SITEMAP}}}loc").text = absolute_url(path)
+        url = ET.SubElement(urlset, "url")
+        ET.SubElement(url, "loc").text = absolute_url(path)
         if lastmod:
-            ET.SubElement(url, f"{{{SITEMAP}}}lastmod").text = lastmod[:10]
+            ET.SubElement(url, "lastmod").text = lastmod[:10]
 
     for path in ("/", "/deals", "/news", "/cards"):
         add(path)
@@ -384,7 +389,7 @@ def sitemap():
     for article in store.list_published(conn, limit=5000):
         add(f"/articles/{article['slug']}", article["updated_at"])
     response.content_type = "application/xml; charset=utf-8"
-    return ET.tostring(urlset, encoding="utf-8", xml_declaration=True)
+    return xml_document(urlset)
 
 
 def robots():
