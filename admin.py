@@ -559,7 +559,7 @@ def preview(article_id):
     article = load_article(article_id)
     body = site.render_article(article)
     private_headers(frame="SAMEORIGIN")
-    response.set_header("Content-Security-Policy", "frame-ancestors 'self'")
+    response.set_header("Content-Security-Policy", site.PREVIEW_CSP)
     return body
 
 

@@ -1,6 +1,6 @@
 """milesahead: the web app (Bottle on waitress) and its command line.
 
-Sections, top to bottom: release and app factory, per-request database,
+Sections, top to bottom: release and app factory, security headers, per-request database,
 page rendering, reader pages, feeds, JSON API, health and metrics, errors, CLI.
 Only `approved` articles ever reach a reader URL; every reader query goes
 through store.list_published / store.get_published_article.
@@ -76,7 +76,7 @@ def create_app(config):
         app.route(path, "GET", callback)
     for code in (400, 401, 403, 404, 405, 409, 413, 429, 500, 503):
         app.error(code)(error_page)
-    app.wsgi = metrics.instrument(app.wsgi)
+    app.wsgi = with_security_headers(metrics.instrument(app.wsgi))
 
     import admin  # the editorial desk adds its routes to the same app
 
@@ -90,6 +90,63 @@ def cfg():
 
 def publisher(app=None):
     return (app or request.app).config["milesahead.publisher"]
+
+
+# --- Security headers --------------------------------------------------------
+# Sent by the app on every answer, so `make run` and the tests see what production
+# sends; Caddy's site (infra/templates/site.caddy.j2) sends the same for the files it
+# serves itself and keeps the app's own (tests/test_caddy_site.py holds the two equal).
+
+# Reader pages carry no script at all, and load only their own stylesheet and images.
+READER_CSP = (
+    "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self' https: http: data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+# The desk: only its own scripts, styles and forms; it frames only its own preview.
+DESK_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: http: data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+# The desk's preview of a reader page: framed by the desk alone, and sandboxed even when
+# opened on its own (an opaque origin: nothing in it could read the desk's session).
+PREVIEW_CSP = READER_CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'") + "; sandbox"
+SECURITY_HEADERS = [
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+]
+
+
+def is_desk_path(path):
+    return path in ("/admin", "/api/admin") or path.startswith(("/admin/", "/api/admin/"))
+
+
+def with_security_headers(wsgi):
+    """Add the security headers a handler did not set itself (the desk's preview sets its own).
+
+    A WSGI wrapper, like metrics.instrument, so the 500 of an unhandled exception gets
+    them too (Bottle's hooks run before it replaces the response).
+    """
+
+    def secured(environ, start_response):
+        wanted = [("Content-Security-Policy", READER_CSP), *SECURITY_HEADERS]
+        if is_desk_path(environ.get("PATH_INFO", "")):
+            # A desk URL names drafts: it never goes to another site as a referrer.
+            wanted = [("Content-Security-Policy", DESK_CSP), ("Referrer-Policy", "same-origin"), *SECURITY_HEADERS]
+
+        def add_missing(status, headers, exc_info=None):
+            present = {name.lower() for name, _value in headers}
+            for name, value in wanted:
+                if name.lower() not in present:
+                    headers = [*headers, (name, value)]
+                    present.add(name.lower())
+            return start_response(status, headers, exc_info)
+
+        return wsgi(environ, add_missing)
+
+    return secured
 
 
 # --- Per-request database ----------------------------------------------------
@@ -299,29 +356,35 @@ def atom_feed():
     """Atom 1.0 (RFC 4287): feed id/title/updated/link, each entry id/title/updated/link."""
     articles = store.list_published(db(), limit=50)
     site = cfg()["site"]
-    ET.register_namespace("", ATOM)
-    feed = ET.Element(f"{{{ATOM}}}feed")
-    ET.SubElement(feed, f"{{{ATOM}}}title").text = site["title"]
-    ET.SubElement(feed, f"{{{ATOM}}}subtitle").text = site["description"]
-    ET.SubElement(feed, f"{{{ATOM}}}id").text = absolute_url("/")
-    ET.SubElement(feed, f"{{{ATOM}}}link", href=absolute_url("/feed.xml"), rel="self")
-    ET.SubElement(feed, f"{{{ATOM}}}link", href=absolute_url("/"), rel="alternate")
+    feed = ET.Element("feed", xmlns=ATOM)
+    ET.SubElement(feed, "title").text = site["title"]
+    ET.SubElement(feed, "subtitle").text = site["description"]
+    ET.SubElement(feed, "id").text = absolute_url("/")
+    ET.SubElement(feed, "link", href=absolute_url("/feed.xml"), rel="self")
+    ET.SubElement(feed, "link", href=absolute_url("/"), rel="alternate")
     updated = articles[0]["published_at"] if articles else "2026-01-01T00:00:00+00:00"
-    ET.SubElement(feed, f"{{{ATOM}}}updated").text = updated
-    author = ET.SubElement(feed, f"{{{ATOM}}}author")
-    ET.SubElement(author, f"{{{ATOM}}}name").text = site["title"]
+    ET.SubElement(feed, "updated").text = updated
+    author = ET.SubElement(feed, "author")
+    ET.SubElement(author, "name").text = site["title"]
     for article in articles:
         url = absolute_url(f"/articles/{article['slug']}")
-        entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
-        ET.SubElement(entry, f"{{{ATOM}}}title").text = article["title"]
-        ET.SubElement(entry, f"{{{ATOM}}}id").text = url
-        ET.SubElement(entry, f"{{{ATOM}}}link", href=url, rel="alternate")
-        ET.SubElement(entry, f"{{{ATOM}}}updated").text = article["updated_at"]
-        ET.SubElement(entry, f"{{{ATOM}}}published").text = article["published_at"]
-        ET.SubElement(entry, f"{{{ATOM}}}summary").text = article["tldr"]
-        ET.SubElement(entry, f"{{{ATOM}}}category", term=article["type"])
+        entry = ET.SubElement(feed, "entry")
+        ET.SubElement(entry, "title").text = article["title"]
+        ET.SubElement(entry, "id").text = url
+        ET.SubElement(entry, "link", href=url, rel="alternate")
+        ET.SubElement(entry, "updated").text = article["updated_at"]
+        ET.SubElement(entry, "published").text = article["published_at"]
+        ET.SubElement(entry, "summary").text = article["tldr"]
+        ET.SubElement(entry, "category", term=article["type"])
     response.content_type = "application/atom+xml; charset=utf-8"
-    return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+    return xml_document(feed)
+
+
+def xml_document(root):
+    """The document's bytes. Its namespace is the root's own xmlns attribute, never named
+    process-wide (ET.register_namespace): concurrent requests for the other document
+    renamed this one's elements to `ns0:`, so its bytes and ETag changed with its data not."""
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
 SITEMAP = "http://www.sitemaps.org/schemas/sitemap/0.9"
@@ -329,14 +392,13 @@ SITEMAP = "http://www.sitemaps.org/schemas/sitemap/0.9"
 
 def sitemap():
     conn = db()
-    ET.register_namespace("", SITEMAP)
-    urlset = ET.Element(f"{{{SITEMAP}}}urlset")
+    urlset = ET.Element("urlset", xmlns=SITEMAP)
 
     def add(path, lastmod=None):
-        url = ET.SubElement(urlset, f"{{{SITEMAP}}}url")
-        ET.SubElement(url, f"{{{SITEMAP}}}loc").text = absolute_url(path)
+        url = ET.SubElement(urlset, "url")
+        ET.SubElement(url, "loc").text = absolute_url(path)
         if lastmod:
-            ET.SubElement(url, f"{{{SITEMAP}}}lastmod").text = lastmod[:10]
+            ET.SubElement(url, "lastmod").text = lastmod[:10]
 
     for path in ("/", "/deals", "/news", "/cards"):
         add(path)
@@ -345,7 +407,7 @@ def sitemap():
     for article in store.list_published(conn, limit=5000):
         add(f"/articles/{article['slug']}", article["updated_at"])
     response.content_type = "application/xml; charset=utf-8"
-    return ET.tostring(urlset, encoding="utf-8", xml_declaration=True)
+    return xml_document(urlset)
 
 
 def robots():
@@ -549,6 +611,8 @@ ERROR_TITLES = {
 def error_page(error):
     """Every error is a page (or JSON under /api), never a traceback."""
     code = error.status_code
+    if "Cache-Control" not in response.headers:  # a missing page must not be cached as if it existed
+        response.set_header("Cache-Control", "no-store")
     message = error.body if isinstance(error.body, str) and code != 500 else ""
     if code == 500:
         message = "The error has been logged. Please try again in a moment."
