@@ -725,6 +725,12 @@ def runs_page():
 
 
 @editor_page
+def cards_page():
+    """The same list as `app.py cards-report`: cards whose facts or sources are oldest first."""
+    return render("admin_cards", "Card facts", report=store.cards_report(site.db()))
+
+
+@editor_page
 def start_run():
     _, message = trigger_run()
     flash(message)
@@ -808,7 +814,7 @@ def api_text(name):
 
 
 def api_article_data(conn, article):
-    data = dict(article)
+    data = site.with_safe_urls(article)
     data["allowed_transitions"] = list(workflow.allowed_targets(article["status"]))
     data["linked_cards"] = store.article_linked_cards(conn, article["id"])
     data["mentioned_cards"] = [card["slug"] for card in workflow.find_cards(conn, article)]
@@ -932,6 +938,7 @@ ROUTES = [
     ("POST", f"/admin/articles/<article_id:int>/{ACTION_RULE}", act),
     ("GET", "/admin/runs", runs_page),
     ("POST", "/admin/runs", start_run),
+    ("GET", "/admin/cards", cards_page),
     ("GET", "/api/admin/session", api_session),
     ("GET", "/api/admin/articles", api_articles),
     ("GET", "/api/admin/articles/<article_id:int>", api_article),
