@@ -8,12 +8,15 @@ through store.list_published / store.get_published_article.
 
 import argparse
 import datetime
+import errno
 import getpass
 import hashlib
 import html
 import json
 import logging
 import os
+import socket
+import sqlite3
 import sys
 import threading
 import xml.etree.ElementTree as ET
@@ -628,18 +631,49 @@ def error_page(error):
 # --- Command line ------------------------------------------------------------
 
 
-def serve(config, host=None, port=None):
-    import waitress
+class CommandError(Exception):
+    """An operational problem the operator must fix; main() prints it as one line."""
 
+
+def serve(config, host=None, port=None):
+    """Bind first, then publish: a second `serve` on the same data fails at the port
+    before it has touched public/ (nothing is published by a process not serving)."""
     # stderr goes to the journal under systemd; the pipeline and the desk log through this
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_app(config)
     host = host or config["server"]["host"]
     port = port or config["server"]["port"]
+    server = listen(app, config, host, port)
+    try:
+        publisher(app).check()
+    except publish.PublishError:
+        server.close()
+        raise
     print(f"milesahead {app.config['milesahead.release']} on http://{host}:{port}/", flush=True)
     pipeline.start_scheduler(config)  # the in-process schedule; off unless pipeline.schedule_minutes
     start_publishing(app)
-    waitress.serve(app, **server_options(config, host, port))
+    server.run()
+
+
+def listen(app, config, host, port):
+    """waitress's server, bound to host:port, or a CommandError saying why it cannot be."""
+    import waitress.server
+
+    try:  # waitress resolves it too, but says only "Invalid host/port specified"
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise CommandError(
+            f"cannot resolve host {host!r} ({e.strerror}); set server.host or --host to an address of this machine"
+        ) from None
+    try:
+        return waitress.server.create_server(app, **server_options(config, host, port))
+    except OSError as e:
+        hint = {
+            errno.EADDRINUSE: "is another `serve` running? Stop it, or choose server.port or --port",
+            errno.EADDRNOTAVAIL: "that address is not on this machine; set server.host or --host",
+            errno.EACCES: "ports below 1024 need privileges; choose server.port or --port above 1023",
+        }.get(e.errno, "check server.host and server.port")
+        raise CommandError(f"cannot listen on {host}:{port}: {e.strerror}; {hint}") from None
 
 
 # waitress answers a body at or over its own cap in plain text, before the app sees it.
@@ -743,6 +777,12 @@ def cmd_backup(config, dest):
     conn = store.connect(config["database"]["path"])
     try:
         path = store.backup(conn, dest)
+    except OSError as e:
+        raise CommandError(
+            f"cannot write the backup to {dest} ({e.strerror}); choose a path this user can write"
+        ) from None
+    except sqlite3.Error as e:
+        raise CommandError(f"cannot write the backup to {dest} ({e}); choose a path this user can write") from None
     finally:
         conn.close()
     print(f"backup written to {path} (integrity ok)")
@@ -765,6 +805,13 @@ def cmd_hash_password():
     print(bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode())
 
 
+def port_number(text):
+    """--port: a TCP port, checked as server.port is."""
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port between 1 and 65535")
+    return int(text)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="app.py",
@@ -775,7 +822,7 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = commands.add_parser("serve", help="migrate, then serve the site with waitress")
     p.add_argument("--host", help="address to bind (default: server.host, 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port to bind (default: server.port, 8080)")
+    p.add_argument("--port", type=port_number, help="port to bind, 1-65535 (default: server.port, 8080)")
     commands.add_parser("migrate", help="create or migrate the database schema")
     commands.add_parser("publish", help="re-render every reader page into the public/ directory Caddy serves")
     commands.add_parser("seed-cards", help="upsert the reference cards from seed-cards/cards.json")
@@ -813,6 +860,13 @@ def main(argv=None):
         raise SystemExit(f"seed error: {e}") from None
     except publish.PublishError as e:
         raise SystemExit(f"publish error: {e}") from None
+    except store.DatabaseError as e:
+        raise SystemExit(f"database error: {e}") from None
+    except sqlite3.Error as e:  # opened, then refused a read or write (read-only file, full disk)
+        path = config["database"]["path"]
+        raise SystemExit(f"database error: {path}: {e}; {store.USABLE_DATABASE}") from None
+    except CommandError as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 if __name__ == "__main__":

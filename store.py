@@ -46,21 +46,51 @@ def now():
 # --- Connections -------------------------------------------------------------
 
 
+class DatabaseError(Exception):
+    """The database cannot be opened or written; the message names the file and what to do."""
+
+
+USABLE_DATABASE = "database.path must name a SQLite database in a directory this user can write"
+
+
 def connect(path):
     """Open the database with the settings every caller needs.
 
     isolation_level=None leaves transactions to `transaction()`, so nothing is
     held open between statements by the sqlite3 module's implicit BEGIN.
+    A file that is not SQLite, or a directory that cannot hold one, is a
+    DatabaseError naming the path, not a traceback from deep in sqlite3.
     """
     if path != ":memory:":
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=10000")
-    conn.execute("PRAGMA synchronous=NORMAL")
+        folder = os.path.dirname(os.path.abspath(path))
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as e:
+            raise DatabaseError(f"{path}: cannot create {folder} ({_why_not(folder, e)}); {USABLE_DATABASE}") from None
+    try:
+        conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as e:
+        raise DatabaseError(f"{path}: {e}; {USABLE_DATABASE}") from None
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    except sqlite3.Error as e:
+        conn.close()
+        raise DatabaseError(f"{path}: {e}; {USABLE_DATABASE}") from None
     return conn
+
+
+def _why_not(folder, error):
+    """Why a directory cannot be made: most often a file stands where a directory should."""
+    existing = folder
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if os.path.isdir(existing):
+        return error.strerror
+    return "it is a file, not a directory" if existing == folder else f"{existing} is a file, not a directory"
 
 
 @contextlib.contextmanager
