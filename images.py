@@ -27,6 +27,7 @@ import json
 import logging
 import re
 import threading
+import time
 import warnings
 
 import requests
@@ -34,6 +35,7 @@ from PIL import Image, UnidentifiedImageError
 
 import llm
 import metrics
+import outside
 
 log = logging.getLogger("milesahead.images")
 
@@ -47,8 +49,18 @@ _said_skipped = set()
 _said_lock = threading.Lock()
 
 
+# The most results each API hands out per request; asking for more is refused (Openverse
+# answers an anonymous page_size over 20 with a 401) or silently cut.
+PAGE_LIMITS = {"unsplash": 30, "pexels": 80, "pixabay": 200, "openverse": 20, "wikimedia": 50}
+RETRIES = 2  # for a 429 or 503, within the image budget
+
+
 class ImageRejected(Exception):
     """A candidate whose file could not be used (not an image, too large, unreachable)."""
+
+
+class SearchFailed(Exception):
+    """An API that answered, but with an error (some say so in a 200: Wikimedia Commons)."""
 
 
 # --- Query terms -------------------------------------------------------------
@@ -216,6 +228,9 @@ def search_wikimedia(settings, term, limit, get):
             "iiurlwidth": "1024",
         },
     )
+    if data.get("error"):  # Commons reports errors (rate limits, bad parameters) in a 200
+        error = data["error"]
+        raise SearchFailed(f"API error {error.get('code', '')}: {str(error.get('info', ''))[:160]}")
     pages = (data.get("query") or {}).get("pages") or []
     if isinstance(pages, dict):  # formatversion=1 shape
         pages = list(pages.values())
@@ -283,46 +298,93 @@ def user_agent(config):
     return f"milesahead-pipeline/1.0 (+{config['site']['base_url']})"
 
 
-def search_all(config, terms):
-    """Every source and term concurrently. Returns (candidates, {source: [outcomes]})."""
+def search_all(config, terms, deadline=None, failures=None):
+    """Every source and term concurrently, all done by `deadline`. Returns (candidates, {source: [outcomes]}).
+
+    A search that fails (or has not answered by the deadline) counts as `error` and is
+    appended to `failures` as {"source", "term", "reason"}; the other sources carry on.
+    """
     settings = config["images"]
-    limit = settings["per_source"]
     timeout = float(settings["timeout_seconds"])
+    deadline = deadline or outside.deadline_in(float(settings["budget_seconds"]))
+    failures = [] if failures is None else failures
     common = {"User-Agent": user_agent(config), "Accept": "application/json"}
 
     def get(url, params=None, headers=None):
-        response = requests.get(url, params=params, headers={**common, **(headers or {})}, timeout=timeout)
-        response.raise_for_status()
-        return response.json()
+        return get_json(
+            url, min(deadline, outside.deadline_in(timeout)), timeout, params, {**common, **(headers or {})}
+        )
 
     outcomes = {source: [] for source in SOURCES}
     jobs = {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(SOURCES) * max(1, len(terms))) as pool:
+    results = {}
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(SOURCES) * max(1, len(terms)))
+    try:
         for source in SOURCES:
             if source in KEYED and not settings[source].get("key"):
                 outcomes[source].append("skipped")
                 metrics.IMAGE_SEARCHES.labels(source=source, outcome="skipped").inc()
                 say_skipped_once(source)
                 continue
+            limit = min(settings["per_source"], PAGE_LIMITS[source])
             for term in terms:
                 job = pool.submit(SEARCHES[source], dict(settings[source]), term, limit, get)
                 jobs[job] = (source, term)
-        results = {}
-        for job in concurrent.futures.as_completed(jobs):
+        done, late = concurrent.futures.wait(jobs, timeout=max(0.0, deadline - time.monotonic()))
+        for job in jobs:
             source, term = jobs[job]
-            try:
-                found = job.result()
-            except (requests.RequestException, ValueError, KeyError, TypeError, AttributeError) as e:
-                outcome = "error"
-                log.warning("image search %s %r failed: %s", source, term, describe(e))
-                found = []
+            reason = None
+            if job in late:
+                reason = "no answer within the image budget"
+            else:
+                try:
+                    found = job.result()
+                except (requests.RequestException, SearchFailed, ValueError, KeyError, TypeError, AttributeError) as e:
+                    reason = describe(e)
+            if reason:
+                outcome, found = "error", []
+                log.warning("image search %s %r failed: %s", source, term, reason)
+                failures.append({"source": source, "term": term, "reason": reason})
             else:
                 outcome = "ok" if found else "empty"
             outcomes[source].append(outcome)
             metrics.IMAGE_SEARCHES.labels(source=source, outcome=outcome).inc()
             results[(source, term)] = found
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # a late search ends at its own deadline
     ordered = [results.get((s, t), []) for t in terms for s in SOURCES]
-    return select(ordered, limit, settings["max_candidates"]), outcomes
+    return select(ordered, settings["per_source"], settings["max_candidates"]), outcomes
+
+
+def get_json(url, deadline, timeout, params, headers):
+    """One API search, whole by `deadline`; a 429 or 503 is asked again after Retry-After while time is left."""
+    for attempt in range(RETRIES + 1):
+        response = outside.get(url, deadline, params=params, headers=headers, read_timeout=timeout)
+        if response.status_code in (429, 503) and attempt < RETRIES:
+            wait = llm.retry_after(response.headers.get("Retry-After"))
+            wait = 0.5 * 2**attempt if wait is None else wait
+            if time.monotonic() + wait < deadline:
+                if outside.STOP.wait(wait):
+                    raise outside.Stopped("stopping")
+                continue
+        response.raise_for_status()
+        if response.headers.get("MediaWiki-API-Error"):
+            raise SearchFailed(api_error(response))
+        try:
+            return response.json()
+        except ValueError:
+            raise SearchFailed(f"not JSON: {response.text[:80].strip()!r}") from None
+    raise AssertionError("unreachable")
+
+
+def api_error(response):
+    """`code: info` of a MediaWiki error answer (the header names the code, the body explains)."""
+    try:
+        error = response.json().get("error") or {}
+    except (ValueError, AttributeError):
+        error = {}
+    code = error.get("code") or response.headers.get("MediaWiki-API-Error", "")
+    return f"API error {code}: {str(error.get('info', ''))[:160]}".strip().rstrip(":")
 
 
 def select(result_lists, per_source, max_candidates):
@@ -354,12 +416,24 @@ def say_skipped_once(source):
 
 
 def describe(error):
+    if isinstance(error, outside.DeadlineExceeded):
+        return "no whole answer within the deadline"
     if isinstance(error, requests.Timeout):
         return "timed out"
     if isinstance(error, requests.ConnectionError):
         return "connection failed"
+    if isinstance(error, outside.Stopped):
+        return "stopped: the process is shutting down"
     if isinstance(error, requests.HTTPError) and error.response is not None:
-        return f"HTTP {error.response.status_code}"
+        detail = " ".join(error.response.text[:120].split())
+        retry = error.response.headers.get("Retry-After")
+        return (
+            f"HTTP {error.response.status_code}"
+            + (f" (Retry-After {retry})" if retry else "")
+            + (f": {detail}" if detail else "")
+        )
+    if isinstance(error, SearchFailed):
+        return str(error)
     if isinstance(error, ValueError):
         return "malformed JSON"
     return f"unexpected response shape ({type(error).__name__}: {error})"
@@ -368,26 +442,21 @@ def describe(error):
 # --- Downloading and resizing ------------------------------------------------
 
 
-def download(url, max_bytes, timeout, agent):
-    """The image's bytes, refusing anything that is not an image or is larger than max_bytes."""
+def download(url, max_bytes, timeout, agent, deadline=None):
+    """The image's bytes, whole by the deadline, refusing anything not an image or over max_bytes."""
+    deadline = min(deadline or float("inf"), outside.deadline_in(timeout))
     try:
-        with requests.get(url, stream=True, timeout=timeout, headers={"User-Agent": agent}) as response:
-            if response.status_code != 200:
-                raise ImageRejected(f"HTTP {response.status_code}")
-            kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-            if kind and not kind.startswith("image/"):
-                raise ImageRejected(f"not an image ({kind})")
-            declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise ImageRejected(f"too large ({int(declared)} bytes)")
-            data = bytearray()
-            for chunk in response.iter_content(64 * 1024):
-                data += chunk
-                if len(data) > max_bytes:
-                    raise ImageRejected(f"too large (over {max_bytes} bytes)")
-            return bytes(data)
+        response = outside.get(url, deadline, max_bytes=max_bytes, read_timeout=timeout, headers={"User-Agent": agent})
+    except outside.TooLarge as e:
+        raise ImageRejected(str(e)) from None
     except requests.RequestException as e:
         raise ImageRejected(describe(e)) from None
+    if response.status_code != 200:
+        raise ImageRejected(f"HTTP {response.status_code}")
+    kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if kind and not kind.startswith("image/"):
+        raise ImageRejected(f"not an image ({kind})")
+    return response.content
 
 
 def data_url(data, max_px):
@@ -480,19 +549,25 @@ def score_image(client, article, image_data_url):
 # --- The whole search --------------------------------------------------------
 
 
-def find_image(config, client, article):
-    """Search, score in two phases, choose. Returns a dict:
+def find_image(config, client, article, deadline=None):
+    """Search, score in two phases, choose, all within images.budget_seconds. Returns a dict:
 
     {"fields": article fields to store (empty when no image), "candidates": what was weighed,
-     "outcomes": per-source search outcomes, "note": why there is or is no image}
+     "outcomes": per-source search outcomes, "note": why there is or is no image,
+     "failures": every outside call that failed: {"source"} or {"model"}, and "reason"}
+
+    What has not finished by the deadline is given up: no image rather than a stalled run.
     """
     settings = config["images"]
+    deadline = deadline or outside.deadline_in(float(settings["budget_seconds"]))
+    client = client.until(deadline)
+    failures = []
     terms = query_terms(article["title"], article.get("tldr", ""))
-    candidates, outcomes = search_all(config, terms)
+    candidates, outcomes = search_all(config, terms, deadline, failures)
     metrics.IMAGE_CANDIDATES.observe(len(candidates))
-    result = {"fields": {}, "candidates": [], "outcomes": outcomes, "terms": terms}
+    result = {"fields": {}, "candidates": [], "outcomes": outcomes, "terms": terms, "failures": failures}
     if not candidates:
-        result["note"] = "no candidates found"
+        result["note"] = "no candidates found" + (f" ({len(failures)} searches failed)" if failures else "")
         return result
 
     # Phase 1: metadata, one call for all
@@ -500,6 +575,7 @@ def find_image(config, client, article):
         text_scores = score_metadata(client, article, candidates)
     except llm.LLMError as e:
         log.warning("image metadata scoring failed, passing the first candidates on: %s", e)
+        failures.append({"model": "image_filter", "reason": f"phase-1 scoring: {e}"[:300]})
         text_scores = None
         for _ in candidates:
             metrics.IMAGE_SCORING.labels(phase="text", outcome="error").inc()
@@ -517,7 +593,9 @@ def find_image(config, client, article):
 
     def look(c):
         try:
-            data = download(c["thumb"], settings["max_image_bytes"], float(settings["timeout_seconds"]), agent)
+            data = download(
+                c["thumb"], settings["max_image_bytes"], float(settings["timeout_seconds"]), agent, deadline
+            )
             c["_vision_url"] = data_url(data, VISION_PX)
             c["_thumb_url"] = data_url(data, THUMB_PX)
         except ImageRejected as e:
@@ -529,14 +607,24 @@ def find_image(config, client, article):
         except llm.LLMError as e:
             c["outcome"] = "error"
             c["note"] = str(e)[:200]
+            failures.append({"model": "vision", "reason": f"{c['source']} candidate: {e}"[:300]})
             return c
         c["outcome"] = "above_floor" if c["vision_score"] >= settings["score_floor"] else "below_floor"
         return c
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(finalists))) as pool:
-        looked = list(pool.map(look, finalists))
-    for c in looked:
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(finalists)))
+    try:
+        jobs = {pool.submit(look, c): c for c in finalists}
+        _, late = concurrent.futures.wait(jobs, timeout=max(0.0, deadline - time.monotonic()))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # a late download ends at its own deadline
+    for job, c in jobs.items():
+        if job in late:  # still downloading or being scored: given up, never picked
+            c.update(outcome="timeout", note="not looked at within the image budget")
         metrics.IMAGE_SCORING.labels(phase="vision", outcome=c["outcome"]).inc()
+    if late:
+        failures.append({"source": "image hosts", "reason": f"{len(late)} finalists not looked at within the budget"})
+    looked = [c for job, c in jobs.items() if job not in late]
 
     good = [c for c in looked if c["outcome"] == "above_floor"]
     winner = max(good, key=lambda c: c["vision_score"]) if good else None
@@ -559,17 +647,17 @@ def find_image(config, client, article):
         "image_attribution": winner["attribution"],
     }
     if winner.get("download_location"):
-        track_unsplash_download(settings["unsplash"], winner["download_location"], agent)
+        track_unsplash_download(settings["unsplash"], winner["download_location"], agent, deadline)
     return result
 
 
-def track_unsplash_download(settings, url, agent):
+def track_unsplash_download(settings, url, agent, deadline):
     """Unsplash's guidelines: report a photo that gets used to its download endpoint."""
     try:
-        requests.get(
+        outside.get(
             url,
+            min(deadline, outside.deadline_in(5)) if deadline > time.monotonic() else outside.deadline_in(5),
             headers={"Authorization": f"Client-ID {settings['key']}", "User-Agent": agent},
-            timeout=5,
         )
     except requests.RequestException as e:
         log.warning("unsplash download tracking failed: %s", describe(e))

@@ -156,7 +156,9 @@ def ask(client, role, system, user, parse, temperature=0.3):
     try:
         return client.chat(role, retry, parse=parse, temperature=temperature)
     except llm.LLMError as e:
-        raise UnusableReply(f"{e} (after one retry)") from None
+        error = UnusableReply(f"{e} (after one retry)")
+        error.role = role
+        raise error from None
 
 
 ARTICLE_FORMAT = """Reply with only a JSON object, nothing before or after it:
