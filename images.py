@@ -36,6 +36,7 @@ from PIL import Image, UnidentifiedImageError
 import llm
 import metrics
 import outside
+import urls
 
 log = logging.getLogger("milesahead.images")
 
@@ -298,12 +299,14 @@ def user_agent(config):
     return f"milesahead-pipeline/1.0 (+{config['site']['base_url']})"
 
 
-def search_all(config, terms, deadline=None, failures=None):
+def search_all(config, terms, deadline=None, failures=None, refused=None):
     """Every source and term concurrently, all done by `deadline`. Returns (candidates, {source: [outcomes]}).
 
     A search that fails (or has not answered by the deadline) counts as `error` and is
     appended to `failures` as {"source", "term", "reason"}; the other sources carry on.
+    URLs an API returned that the one URL policy refuses are described in `refused`.
     """
+    refused = [] if refused is None else refused
     settings = config["images"]
     timeout = float(settings["timeout_seconds"])
     deadline = deadline or outside.deadline_in(float(settings["budget_seconds"]))
@@ -346,6 +349,7 @@ def search_all(config, terms, deadline=None, failures=None):
                 log.warning("image search %s %r failed: %s", source, term, reason)
                 failures.append({"source": source, "term": term, "reason": reason})
             else:
+                found = [c for c in found if keep_safe_urls(c, refused)]
                 outcome = "ok" if found else "empty"
             outcomes[source].append(outcome)
             metrics.IMAGE_SEARCHES.labels(source=source, outcome=outcome).inc()
@@ -385,6 +389,26 @@ def api_error(response):
         error = {}
     code = error.get("code") or response.headers.get("MediaWiki-API-Error", "")
     return f"API error {code}: {str(error.get('info', ''))[:160]}".strip().rstrip(":")
+
+
+def keep_safe_urls(c, refused):
+    """The one URL policy (urls.py) on a candidate, which an image API controls.
+
+    No image without a safe url and thumbnail (False: drop the candidate); a refused
+    page or attribution link is blanked. Each refusal is described in `refused`.
+    """
+    keep = True
+    for holder, field in ((c, "url"), (c, "thumb"), (c, "page"), (c["attribution"], "link")):
+        value = holder.get(field)
+        if not value:
+            continue
+        holder[field] = urls.safe_url(value) or ""
+        if not holder[field]:
+            refused.append(
+                f"{c['source']} image {c['id']}: {field} {str(value)[:100]!r} dropped (only http(s) is kept)"
+            )
+            keep = keep and field not in ("url", "thumb")
+    return keep
 
 
 def select(result_lists, per_source, max_candidates):
@@ -554,7 +578,8 @@ def find_image(config, client, article, deadline=None):
 
     {"fields": article fields to store (empty when no image), "candidates": what was weighed,
      "outcomes": per-source search outcomes, "note": why there is or is no image,
-     "failures": every outside call that failed: {"source"} or {"model"}, and "reason"}
+     "failures": every outside call that failed: {"source"} or {"model"}, and "reason",
+     "refused": URLs from the APIs that the URL policy dropped}
 
     What has not finished by the deadline is given up: no image rather than a stalled run.
     """
@@ -563,9 +588,17 @@ def find_image(config, client, article, deadline=None):
     client = client.until(deadline)
     failures = []
     terms = query_terms(article["title"], article.get("tldr", ""))
-    candidates, outcomes = search_all(config, terms, deadline, failures)
+    refused = []
+    candidates, outcomes = search_all(config, terms, deadline, failures, refused)
     metrics.IMAGE_CANDIDATES.observe(len(candidates))
-    result = {"fields": {}, "candidates": [], "outcomes": outcomes, "terms": terms, "failures": failures}
+    result = {
+        "fields": {},
+        "candidates": [],
+        "outcomes": outcomes,
+        "terms": terms,
+        "failures": failures,
+        "refused": refused,
+    }
     if not candidates:
         result["note"] = "no candidates found" + (f" ({len(failures)} searches failed)" if failures else "")
         return result
