@@ -15,8 +15,12 @@
    it is to the article. The best at or above images.score_floor wins; nothing
    that good means no image, never a wrong one.
 
-The winner's attribution is {author, source, license, link}; every candidate
-and its scores are kept for the editor in image_candidates.
+The winner's attribution is TASL, as CC BY asks of every reuse: {title, author,
+author_url, source, license, license_url, link (the work's page)}, from each API's
+documented fields (Openverse's title/creator/license_url, Commons' ObjectName/
+Artist/LicenseShortName/LicenseUrl; Unsplash, Pexels and Pixabay under their own
+licences, linked). Every URL in it passes urls.safe_url. Every candidate and its
+scores are kept for the editor in image_candidates.
 """
 
 import base64
@@ -112,9 +116,11 @@ def search_unsplash(settings, term, limit, get):
                 title=photo.get("description") or photo.get("alt_description") or "",
                 tags=[t.get("title", "") for t in photo.get("tags") or [] if isinstance(t, dict)],
                 author=user.get("name") or user.get("username") or "",
+                author_url=referral((user.get("links") or {}).get("html", "")),
                 shown_as="Unsplash",
                 license="Unsplash License",
-                link=page + ("&" if "?" in page else "?") + "utm_source=milesahead&utm_medium=referral" if page else "",
+                license_url=LICENSE_PAGES["unsplash"],
+                link=referral(page),
                 download_location=(photo.get("links") or {}).get("download_location", ""),
             )
         )
@@ -137,8 +143,10 @@ def search_pexels(settings, term, limit, get):
             title=photo.get("alt") or "",
             tags=[],
             author=photo.get("photographer", ""),
+            author_url=photo.get("photographer_url", ""),
             shown_as="Pexels",
             license="Pexels License",
+            license_url=LICENSE_PAGES["pexels"],
             link=photo.get("url", ""),
         )
         for photo in data.get("photos", [])[:limit]
@@ -167,8 +175,10 @@ def search_pixabay(settings, term, limit, get):
             title="",
             tags=[t.strip() for t in (hit.get("tags") or "").split(",") if t.strip()],
             author=hit.get("user", ""),
+            author_url=f"https://pixabay.com/users/{hit['user']}-{hit['user_id']}/" if hit.get("user_id") else "",
             shown_as="Pixabay",
             license="Pixabay Content License",
+            license_url=LICENSE_PAGES["pixabay"],
             link=hit.get("pageURL", ""),
         )
         for hit in data.get("hits", [])[:limit]
@@ -193,8 +203,10 @@ def search_openverse(settings, term, limit, get):
                 title=image.get("title") or "",
                 tags=[t.get("name", "") for t in image.get("tags") or [] if isinstance(t, dict)],
                 author=image.get("creator") or "",
+                author_url=image.get("creator_url") or "",
                 shown_as="Openverse" + (f" / {provider.title()}" if provider else ""),
                 license=openverse_license(image.get("license", ""), image.get("license_version")),
+                license_url=image.get("license_url") or "",
                 link=image.get("foreign_landing_url", ""),
             )
         )
@@ -245,6 +257,8 @@ def search_wikimedia(settings, term, limit, get):
         def field(name, meta=meta):
             return text_of_html((meta.get(name) or {}).get("value", ""))
 
+        file_name = page.get("title", "").removeprefix("File:").rsplit(".", 1)[0]
+
         found.append(
             candidate(
                 "wikimedia",
@@ -252,11 +266,13 @@ def search_wikimedia(settings, term, limit, get):
                 url=info.get("thumburl") or info["url"],
                 thumb=info.get("thumburl") or info["url"],
                 page=info.get("descriptionurl", ""),
-                title=field("ImageDescription") or page.get("title", "").removeprefix("File:"),
+                title=field("ImageDescription") or file_name,
+                work_title=field("ObjectName") or file_name,
                 tags=[c for c in field("Categories").split("|") if c][:8],
                 author=field("Artist"),
                 shown_as="Wikimedia Commons",
                 license=field("LicenseShortName"),
+                license_url=field("LicenseUrl"),
                 link=info.get("descriptionurl", ""),
             )
         )
@@ -272,7 +288,38 @@ SEARCHES = {
 }
 
 
-def candidate(source, id, url, thumb, page, title, tags, author, shown_as, license, link, **extra):
+LICENSE_PAGES = {
+    "unsplash": "https://unsplash.com/license",
+    "pexels": "https://www.pexels.com/license/",
+    "pixabay": "https://pixabay.com/service/license-summary/",
+}
+
+
+def referral(url):
+    """Unsplash's guidelines: links back to Unsplash carry the app's UTM parameters."""
+    if not url:
+        return ""
+    return url + ("&" if "?" in url else "?") + "utm_source=milesahead&utm_medium=referral"
+
+
+def candidate(
+    source,
+    id,
+    url,
+    thumb,
+    page,
+    title,
+    tags,
+    author,
+    shown_as,
+    license,
+    link,
+    license_url="",
+    author_url="",
+    work_title=None,
+    **extra,
+):
+    author = text_of_html(author)[:120]
     return {
         "source": source,
         "id": str(id),
@@ -281,8 +328,16 @@ def candidate(source, id, url, thumb, page, title, tags, author, shown_as, licen
         "page": page,
         "title": text_of_html(title)[:300],
         "tags": [t for t in tags if t][:10],
-        "author": text_of_html(author)[:120],
-        "attribution": {"author": text_of_html(author)[:120], "source": shown_as, "license": license, "link": link},
+        "author": author,
+        "attribution": {
+            "title": text_of_html(title if work_title is None else work_title)[:200],
+            "author": author,
+            "author_url": author_url,
+            "source": shown_as,
+            "license": text_of_html(license)[:80],
+            "license_url": license_url,
+            "link": link,
+        },
         **extra,
     }
 
@@ -398,7 +453,15 @@ def keep_safe_urls(c, refused):
     page or attribution link is blanked. Each refusal is described in `refused`.
     """
     keep = True
-    for holder, field in ((c, "url"), (c, "thumb"), (c, "page"), (c["attribution"], "link")):
+    attribution = c["attribution"]
+    for holder, field in (
+        (c, "url"),
+        (c, "thumb"),
+        (c, "page"),
+        (attribution, "link"),
+        (attribution, "author_url"),
+        (attribution, "license_url"),
+    ):
         value = holder.get(field)
         if not value:
             continue

@@ -18,8 +18,8 @@
              &prop=imageinfo&iiprop=url|mime|size|extmetadata&iiurlwidth&formatversion=2
              {"batchcomplete": true, "query": {"pages": [{"pageid", "ns": 6, "title": "File:...",
               "index", "imageinfo": [{"url", "descriptionurl", "thumburl", "mime",
-              "extmetadata": {"Artist": {"value"}, "LicenseShortName": {"value"},
-              "ImageDescription": {"value"}}}]}]}}
+              "extmetadata": {"ObjectName": {"value"}, "Artist": {"value"}, "LicenseShortName":
+              {"value"}, "LicenseUrl": {"value"}, "ImageDescription": {"value"}}}]}]}}
 
 Every server also serves its photos' files at /img/<id>.jpg. A photo is
 {"id", "title", "color"} plus optionally "kind": "html" (a web page, not an
@@ -288,8 +288,10 @@ class Wikimedia(ImageAPIStandin):
                         "thumbwidth": 1024,
                         "mime": p.get("mime", "image/jpeg"),
                         "extmetadata": {
+                            "ObjectName": {"value": p["title"]},
                             "Artist": {"value": '<a href="//commons.example/wiki/User:Eve">Eve Commons</a>'},
                             "LicenseShortName": {"value": "CC BY-SA 4.0"},
+                            "LicenseUrl": {"value": "https://creativecommons.org/licenses/by-sa/4.0"},
                             "ImageDescription": {"value": f"<p>{p['title']}</p>"},
                         },
                     }
