@@ -318,6 +318,9 @@ def write_story(conn, config, client, run, cluster_id):
                 article["key_details"] = article["key_details"] or extra["key_details"]
                 article["links"] = article["links"] or extra["links"]
                 refused += extra["refused_links"]
+        for url in writer.keep_links(article, allowed_sites(conn, story["items"])):
+            run.count("links_dropped")
+            run.error(f"{label}: link {url[:100]!r} dropped (not a source's site or a card issuer's)")
         try:
             take = writer.persona_take(client, config["site"]["persona_name"], article)
         except llm.LLMError as e:
@@ -369,6 +372,17 @@ def mark_cluster(conn, cluster_id, status, article_id=None, error=""):
         )
 
 
+def allowed_sites(conn, items):
+    """The sites an article may link to: its sources' and the card issuers' (from each card's official page).
+
+    Feed text can ask a model for any link; only these survive (writer.keep_links).
+    """
+    sites = {writer.site_domain(i["url"]) for i in items if i.get("url")}
+    sites |= {writer.site_domain(i["site"]) for i in items if i.get("site")}
+    sites |= {writer.site_domain(r["official_url"]) for r in conn.execute("SELECT official_url FROM cards")}
+    return sites - {""}
+
+
 def model_role(error):
     """The model role an LLMError came from (llm.Client tags it), for the run record and metrics."""
     return getattr(error, "role", None) or "model"
@@ -409,6 +423,9 @@ def revise_requested(conn, config, client, run):
                 run.error(
                     f"revision of article {article['id']}: the model's link {url!r} dropped (only http(s) is kept)"
                 )
+            for url in writer.keep_links(revised, allowed_sites(conn, article["sources"])):
+                run.count("links_dropped")
+                run.error(f"revision of article {article['id']}: link {url[:100]!r} dropped (not a source's site)")
             verdict = writer.critique_revision(client, {**article, **revised})
             fields = {
                 "title": revised["title"],
