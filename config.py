@@ -60,6 +60,7 @@ DEFAULTS = {
         "max_candidates": 15,
         "vision_top": 5,
         "timeout_seconds": 15,
+        "budget_seconds": 90,
         "max_image_bytes": 5_000_000,
         "unsplash": {"key": "", "base_url": "https://api.unsplash.com"},
         "pexels": {"key": "", "base_url": "https://api.pexels.com"},
@@ -74,6 +75,8 @@ DEFAULTS = {
         "min_sites": 2,
         "max_stories_per_run": 5,
         "fetch_timeout_seconds": 20,
+        "fetch_budget_seconds": 120,
+        "story_budget_seconds": 600,
         "deal_keywords": [
             "bonus",
             "offer",

@@ -290,6 +290,13 @@ MIGRATIONS = [
         ALTER TABLE cards ADD COLUMN first_year_fee_usd INTEGER;
         """,
     ),
+    (
+        "pipeline run failures",
+        """
+        ALTER TABLE pipeline_runs ADD COLUMN failures TEXT NOT NULL DEFAULT '[]';
+        -- JSON list of failed outside calls: {"source"|"model"|"feed": name, "story", "reason"}
+        """,
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -700,7 +707,7 @@ def list_runs(conn, limit=20):
     runs = []
     for row in conn.execute("SELECT * FROM pipeline_runs ORDER BY id DESC LIMIT ?", (limit,)):
         run = dict(row)
-        for key, empty in (("stages", {}), ("counts", {}), ("errors", [])):
+        for key, empty in (("stages", {}), ("counts", {}), ("errors", []), ("failures", [])):
             try:
                 run[key] = json.loads(run[key] or "null") or empty
             except ValueError:
