@@ -356,7 +356,7 @@ def public_card(card):
         first_year_fee_usd=card["first_year_fee_usd"],
         fee_tiers=card["fee_tiers"],
         fee=store.fee_label(card),
-        facts_checked=card["facts_checked"],
+        facts_checked=card["facts_checked"] or None,
         sources=[dict(s, url=urls.safe_url(s["url"])) for s in card["sources"] if urls.is_safe_url(s["url"])],
         verdict=card["verdict"],
         keywords=card["keywords"],

@@ -339,7 +339,7 @@ def seed_cards(conn, cards):
                 card["category"],
                 card["annual_fee_usd"],
                 card["official_url"],
-                card["facts_checked"],
+                card.get("facts_checked", ""),
                 card["verdict"],
                 keywords,
                 sections,
@@ -438,9 +438,12 @@ def cards_report(conn, today=None):
             dated = source.get("published") or source["read"]
             age = (today - datetime.date.fromisoformat(dated)).days
             sources.append(dict(source, dated=dated, age_days=age))
-        checked_age = (today - datetime.date.fromisoformat(card["facts_checked"])).days
-        # A card with no sources has never been checked against anything: it goes first.
-        oldest = max([s["age_days"] for s in sources] + [checked_age]) if sources else None
+        # A card with no sources has not been checked against anything: it goes first.
+        if sources:
+            checked_age = (today - datetime.date.fromisoformat(card["facts_checked"])).days
+            oldest = max([s["age_days"] for s in sources] + [checked_age])
+        else:
+            checked_age = oldest = None
         rows.append(
             {
                 "slug": card["slug"],
