@@ -10,6 +10,7 @@ import argparse
 import datetime
 import getpass
 import hashlib
+import html
 import json
 import logging
 import os
@@ -67,7 +68,7 @@ def create_app(config):
         conn.close()
     metrics.set_build_info(app.config["milesahead.release"], store.SCHEMA_VERSION)
 
-    app.add_hook("before_request", limit_body_size)
+    app.add_hook("before_request", check_request)
     app.add_hook("after_request", end_request)
     for path, callback in READER_ROUTES:
         app.route(path, "GET", cacheable(callback))
@@ -108,11 +109,24 @@ def db():
     return connections[path]
 
 
-def limit_body_size():
-    """Refuse oversized bodies before anything reads them (waitress caps them too)."""
+def check_request():
+    """Refuse, before any route or login check, what no handler could read: a body over
+    server.max_body_bytes (413), and text that is not UTF-8 (400) in the query, a form
+    or a declared charset. Caught here, a stray byte is a 400 on every route, never a
+    500 and a logged traceback in whichever handler first decodes it."""
     limit = cfg()["server"]["max_body_bytes"]
     if request.content_length > limit:
-        bottle.abort(413, f"Requests are limited to {limit:,} bytes.")
+        bottle.abort(413, f"Request bodies are limited to {limit:,} bytes.")
+    content_type = request.content_type.lower()
+    charset = content_type.partition("charset=")[2].split(";")[0].strip().strip('"')
+    if charset and charset not in ("utf-8", "utf8"):
+        bottle.abort(400, f"Send text as UTF-8, not {charset}.")
+    try:
+        request.query.decode()
+        if request.content_length and not content_type.startswith("application/json"):
+            request.forms.decode()  # what every handler reads; JSON is checked by its parser
+    except UnicodeError:
+        bottle.abort(400, "The request is not valid UTF-8.")
 
 
 def end_request():
@@ -141,8 +155,25 @@ def render(name, title, description="", **values):
         path=request.path,
         format_date=format_date,
         static_url=static_url,
+        safe_url=urls.safe_url,
+        image_src=urls.safe_image_src,
+        outside_link=outside_link,
         **values,
     )
+
+
+def outside_link(url, text=""):
+    """An <a> to an outside URL the one URL policy keeps (urls.py); otherwise only its text.
+
+    Every href a template prints from data goes through this or safe_url, and every src
+    through image_src: a row stored before the policy, or by a path that forgot it, still
+    cannot render a script link. Print it with {{!...}}; both parts are escaped here.
+    """
+    href = urls.safe_url(url)
+    text = html.escape(text or href or "(link removed)")
+    if href is None:
+        return text
+    return f'<a href="{html.escape(href)}" rel="nofollow noopener">{text}</a>'
 
 
 def cacheable(callback):
@@ -220,7 +251,7 @@ def render_article(article):
         article["tldr"],
         article=article,
         linked_cards=store.article_linked_cards(db(), article["id"]),
-        og_image=article["image_url"],
+        og_image=urls.safe_url(article["image_url"]) or "",
         og_type="article",
     )
 
@@ -249,7 +280,6 @@ def card_page(slug):
         changes=store.card_recent_changes(db(), card["id"]),
         fee_label=store.fee_label,
         linked=lambda text: linker.html(text, own_slug=card["slug"]),
-        safe_url=urls.safe_url,
     )
 
 
@@ -344,15 +374,43 @@ PUBLIC_ARTICLE_FIELDS = [
 
 
 def public_article(article):
-    data = {k: article[k] for k in PUBLIC_ARTICLE_FIELDS}
+    data = {k: v for k, v in with_safe_urls(article).items() if k in PUBLIC_ARTICLE_FIELDS}
     data["url"] = absolute_url(f"/articles/{article['slug']}")
     return data
+
+
+def with_safe_urls(article):
+    """A copy of an article whose outside URLs are what the one URL policy keeps (urls.py).
+
+    What the JSON APIs send: a row stored before the policy, or by a path that forgot it,
+    must not hand a script link to whatever renders the API's answer. A link that is
+    refused is left out; a source, image credit or candidate keeps its text, with "" for
+    the URL.
+    """
+    data = dict(article)
+    data["links"] = [dict(link, url=urls.safe_url(link.get("url"))) for link in article["links"]]
+    data["links"] = [link for link in data["links"] if link["url"]]
+    data["sources"] = [dict(s, url=urls.safe_url(s.get("url")) or "") for s in article["sources"]]
+    data["image_url"] = urls.safe_url(article["image_url"]) or ""
+    data["image_thumb_url"] = urls.safe_image_src(article["image_thumb_url"]) or ""
+    credit = article["image_attribution"]
+    if credit.get("link"):
+        data["image_attribution"] = dict(credit, link=urls.safe_url(credit["link"]) or "")
+    data["image_candidates"] = [
+        {k: (urls.safe_url(v) or "") if k in CANDIDATE_URLS else v for k, v in c.items()}
+        for c in article["image_candidates"]
+        if isinstance(c, dict)
+    ]
+    return data
+
+
+CANDIDATE_URLS = ("url", "thumbnail", "thumb_url", "page")
 
 
 def public_card(card):
     data = {k: card[k] for k in ("slug", "name", "issuer", "network", "category", "annual_fee_usd")}
     data.update(
-        official_url=card["official_url"],
+        official_url=urls.safe_url(card["official_url"]) or "",
         first_year_fee_usd=card["first_year_fee_usd"],
         fee_tiers=card["fee_tiers"],
         fee=store.fee_label(card),
@@ -410,30 +468,43 @@ def api_card(slug):
 def healthz():
     """The deploy gate: 200 only when the database answers at the expected schema
     and the reader pages have been published by this release."""
-    release = request.app.config["milesahead.release"]
-    published = request.app.config["milesahead.startup_publish"]
+    report = health(request.app)
+    return json_response(report, 200 if report["status"] == "ok" else 503)
+
+
+def health(app):
+    """/healthz's body: {"status": "ok", ...}, or {"status": "error", "reason": ...}."""
+    release = app.config["milesahead.release"]
+    published = app.config["milesahead.startup_publish"]
     if published == "running":
-        return json_response({"status": "error", "release": release, "reason": "publishing reader pages"}, 503)
+        return {"status": "error", "release": release, "reason": "publishing reader pages"}
     if published not in (None, "ok"):
-        return json_response({"status": "error", "release": release, "reason": f"publishing failed: {published}"}, 503)
+        return {"status": "error", "release": release, "reason": f"publishing failed: {published}"}
     try:
-        conn = store.connect(cfg()["database"]["path"])  # fresh: see the file as it is now
+        conn = store.connect(app.config["milesahead.config"]["database"]["path"])  # fresh: see the file as it is now
         try:
             version = store.schema_version(conn)
             cards = store.count_cards(conn)
         finally:
             conn.close()
     except Exception as e:  # any failure here means "do not send traffic"
-        return json_response({"status": "error", "release": release, "reason": f"database unusable: {e}"}, 503)
+        return {"status": "error", "release": release, "reason": f"database unusable: {e}"}
     if version != store.SCHEMA_VERSION:
         reason = f"schema version {version}, this release expects {store.SCHEMA_VERSION}"
-        return json_response({"status": "error", "release": release, "reason": reason}, 503)
-    return json_response({"status": "ok", "release": release, "schema_version": version, "cards": cards})
+        return {"status": "error", "release": release, "reason": reason}
+    return {"status": "ok", "release": release, "schema_version": version, "cards": cards}
 
 
 def metrics_page():
+    """Prometheus text format: also what runs in other processes counted (see metrics.py)."""
+    healthy = health(request.app)["status"] == "ok"
+    try:
+        conn = db()
+        totals, state = store.metric_totals(conn), store.observed_state(conn)
+    except Exception:  # an unusable database: still answer, with milesahead_healthy 0
+        totals = state = None
     response.content_type = "text/plain; version=0.0.4; charset=utf-8"
-    return metrics.exposition()
+    return metrics.exposition(totals, state, cfg(), healthy)
 
 
 # Every reader URL: publish.py renders exactly these into public/ for Caddy.
@@ -504,17 +575,29 @@ def serve(config, host=None, port=None):
     print(f"milesahead {app.config['milesahead.release']} on http://{host}:{port}/", flush=True)
     pipeline.start_scheduler(config)  # the in-process schedule; off unless pipeline.schedule_minutes
     start_publishing(app)
+    waitress.serve(app, **server_options(config, host, port))
+
+
+# waitress answers a body at or over its own cap in plain text, before the app sees it.
+# Its cap sits this far above server.max_body_bytes (and above the 10 MB Caddy lets
+# through), so every oversized body a client can send through Caddy gets the app's own
+# 413 page, or JSON under /api/; only beyond it does waitress stop reading.
+WAITRESS_BODY_SLACK = 16 * 1024 * 1024
+
+
+def server_options(config, host, port):
+    """waitress's settings for this config (serve, and the tests' live servers)."""
     options = dict(
         host=host,
         port=port,
         threads=config["server"]["threads"],
-        max_request_body_size=config["server"]["max_body_bytes"],
+        max_request_body_size=config["server"]["max_body_bytes"] + WAITRESS_BODY_SLACK,
         ident="milesahead",
     )
     if config["server"]["trust_proxy_headers"]:
         # Caddy on the same host sets these; without a proxy they would be forgeable.
         options.update(trusted_proxy="127.0.0.1", trusted_proxy_headers={"x-forwarded-proto", "x-forwarded-for"})
-    waitress.serve(app, **options)
+    return options
 
 
 def start_publishing(app):

@@ -17,6 +17,8 @@ import unicodedata
 import jsonschema
 import nh3
 
+import urls
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CARDS_FILE = os.path.join(HERE, "seed-cards", "cards.json")
 CARDS_SCHEMA_FILE = os.path.join(HERE, "seed-cards", "cards.schema.json")
@@ -237,6 +239,17 @@ MIGRATIONS = [
         );
         """,
     ),
+    (
+        "pipeline metric totals",
+        """
+        CREATE TABLE metric_totals (
+            sample TEXT NOT NULL,   -- a Prometheus sample name, e.g. milesahead_image_search_total
+            labels TEXT NOT NULL,   -- JSON [[name, value], ...], sorted by name
+            value REAL NOT NULL,    -- the sum of what every run, in any process, counted
+            PRIMARY KEY (sample, labels)
+        );
+        """,
+    ),
     # sources: JSON [{url, title, publisher, published?, read}]; fee_tiers: JSON [{name, usd}],
     # cheapest first; first_year_fee_usd: NULL when the issuer waives nothing the first year.
     (
@@ -319,6 +332,12 @@ def seed_cards(conn, cards):
     Recent Changes live in card_changes, keyed by card id, which an upsert keeps,
     so re-seeding never erases them.
     """
+    for card in cards:  # the issuer links are printed as hrefs: the one URL policy, before anything is written
+        if urls.safe_url(card["official_url"]) != card["official_url"]:
+            raise CardError(
+                f"card '{card.get('name') or card.get('slug')}', field 'official_url': "
+                f"{card['official_url']!r} is not an absolute http(s) URL"
+            )
     counts = {"inserted": 0, "updated": 0, "unchanged": 0}
     stamp = now()
     with transaction(conn):
@@ -605,8 +624,13 @@ def add_revision(conn, article_id, author, note=""):
     return number
 
 
+SQLITE_INTEGERS = range(-(2**63), 2**63)  # an id outside it names no row (and sqlite3 would raise)
+
+
 def get_article(conn, article_id):
     """Any article, whatever its status: for the desk and the pipeline, never for readers."""
+    if article_id not in SQLITE_INTEGERS:
+        return None
     return _article(conn.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone())
 
 
@@ -656,6 +680,39 @@ def list_runs(conn, limit=20):
                 run[key] = empty
         runs.append(run)
     return runs
+
+
+# --- Metrics -----------------------------------------------------------------
+
+
+def add_metric_totals(conn, increments):
+    """Add a run's {(sample, labels): increase} to metric_totals (the caller's transaction)."""
+    conn.executemany(
+        "INSERT INTO metric_totals (sample, labels, value) VALUES (?, ?, ?)"
+        " ON CONFLICT (sample, labels) DO UPDATE SET value = value + excluded.value",
+        [(name, json.dumps(labels), value) for (name, labels), value in increments.items()],
+    )
+
+
+def metric_totals(conn):
+    """{(sample, labels as sorted tuples): value} over every run so far (metrics.run_families)."""
+    return {
+        (row["sample"], tuple(tuple(pair) for pair in json.loads(row["labels"]))): row["value"]
+        for row in conn.execute("SELECT sample, labels, value FROM metric_totals")
+    }
+
+
+def observed_state(conn):
+    """What /metrics reports about the data: articles by status, the editor's oldest wait, the last good run."""
+    articles = dict(conn.execute("SELECT status, COUNT(*) FROM articles GROUP BY status").fetchall())
+    # waiting since it entered its status: the last event into it, else when it was written
+    oldest = conn.execute(
+        "SELECT MIN(COALESCE((SELECT MAX(e.created_at) FROM article_events e"
+        " WHERE e.article_id = a.id AND e.to_status = a.status), a.created_at))"
+        " FROM articles a WHERE a.status IN ('draft', 'pending')"
+    ).fetchone()[0]
+    success = conn.execute("SELECT MAX(finished_at) FROM pipeline_runs WHERE status IN ('ok', 'partial')").fetchone()[0]
+    return {"articles": articles, "oldest_waiting_since": oldest, "last_success_at": success}
 
 
 # --- Backup ------------------------------------------------------------------

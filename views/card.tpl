@@ -61,5 +61,5 @@
     </section>
     % end
   </div>
-  <p class="official"><a href="{{card['official_url']}}" rel="nofollow noopener">Issuer's page for the {{card['name']}}</a> — check current terms there before applying.</p>
+  <p class="official">{{!outside_link(card['official_url'], "Issuer's page for the " + card['name'])}} — check current terms there before applying.</p>
 </article>
