@@ -338,6 +338,12 @@ def seed_cards(conn, cards):
                 f"card '{card.get('name') or card.get('slug')}', field 'official_url': "
                 f"{card['official_url']!r} is not an absolute http(s) URL"
             )
+        for n, source in enumerate(card.get("sources", [])):  # printed as hrefs under Sources
+            if urls.safe_url(source["url"]) != source["url"]:
+                raise CardError(
+                    f"card '{card.get('name') or card.get('slug')}', field 'sources.{n}.url': "
+                    f"{source['url']!r} is not an absolute http(s) URL"
+                )
     counts = {"inserted": 0, "updated": 0, "unchanged": 0}
     stamp = now()
     with transaction(conn):
