@@ -672,7 +672,8 @@ def cmd_cards_report(config):
             f" facts checked {row['facts_checked']}, {row['checked_age_days']} days ago"
         )
         for source in row["sources"]:
-            print(f"{source['age_days']:>11} days  {source['dated']}  {source['publisher']}: {source['title']}")
+            when = f"undated, read {source['read']}" if source["undated"] else source["dated"]
+            print(f"{source['age_days']:>11} days  {when}  {source['publisher']}: {source['title']}")
 
 
 def cmd_backup(config, dest):

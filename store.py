@@ -462,7 +462,7 @@ def cards_report(conn, today=None):
         for source in card["sources"]:
             dated = source.get("published") or source["read"]
             age = (today - datetime.date.fromisoformat(dated)).days
-            sources.append(dict(source, dated=dated, age_days=age))
+            sources.append(dict(source, dated=dated, age_days=age, undated="published" not in source))
         # A card with no sources has not been checked against anything: it goes first.
         if sources:
             checked_age = (today - datetime.date.fromisoformat(card["facts_checked"])).days

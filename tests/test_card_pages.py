@@ -160,3 +160,4 @@ def test_cards_report_command_prints_the_same_order(config, conn, tmp_path, caps
     out = capsys.readouterr().out
     assert out.index("Stale (stale)") < out.index("Fresh (fresh)")
     assert "2025-06-30  Pub C: C review" in out
+    assert "undated, read 2026-11-30  Pub B: B" in out
