@@ -479,7 +479,7 @@ def public_card(card):
         first_year_fee_usd=card["first_year_fee_usd"],
         fee_tiers=card["fee_tiers"],
         fee=store.fee_label(card),
-        facts_checked=card["facts_checked"],
+        facts_checked=card["facts_checked"] or None,
         sources=[dict(s, url=urls.safe_url(s["url"])) for s in card["sources"] if urls.is_safe_url(s["url"])],
         verdict=card["verdict"],
         keywords=card["keywords"],
@@ -770,7 +770,8 @@ def cmd_cards_report(config):
             f" facts checked {row['facts_checked']}, {row['checked_age_days']} days ago"
         )
         for source in row["sources"]:
-            print(f"{source['age_days']:>11} days  {source['dated']}  {source['publisher']}: {source['title']}")
+            when = f"undated, read {source['read']}" if source["undated"] else source["dated"]
+            print(f"{source['age_days']:>11} days  {when}  {source['publisher']}: {source['title']}")
 
 
 def cmd_backup(config, dest):

@@ -375,6 +375,12 @@ def seed_cards(conn, cards):
                 f"card '{card.get('name') or card.get('slug')}', field 'official_url': "
                 f"{card['official_url']!r} is not an absolute http(s) URL"
             )
+        for n, source in enumerate(card.get("sources", [])):  # printed as hrefs under Sources
+            if urls.safe_url(source["url"]) != source["url"]:
+                raise CardError(
+                    f"card '{card.get('name') or card.get('slug')}', field 'sources.{n}.url': "
+                    f"{source['url']!r} is not an absolute http(s) URL"
+                )
     counts = {"inserted": 0, "updated": 0, "unchanged": 0}
     stamp = now()
     with transaction(conn):
@@ -395,7 +401,7 @@ def seed_cards(conn, cards):
                 card["category"],
                 card["annual_fee_usd"],
                 card["official_url"],
-                card["facts_checked"],
+                card.get("facts_checked", ""),
                 card["verdict"],
                 keywords,
                 sections,
@@ -493,10 +499,13 @@ def cards_report(conn, today=None):
         for source in card["sources"]:
             dated = source.get("published") or source["read"]
             age = (today - datetime.date.fromisoformat(dated)).days
-            sources.append(dict(source, dated=dated, age_days=age))
-        checked_age = (today - datetime.date.fromisoformat(card["facts_checked"])).days
-        # A card with no sources has never been checked against anything: it goes first.
-        oldest = max([s["age_days"] for s in sources] + [checked_age]) if sources else None
+            sources.append(dict(source, dated=dated, age_days=age, undated="published" not in source))
+        # A card with no sources has not been checked against anything: it goes first.
+        if sources:
+            checked_age = (today - datetime.date.fromisoformat(card["facts_checked"])).days
+            oldest = max([s["age_days"] for s in sources] + [checked_age])
+        else:
+            checked_age = oldest = None
         rows.append(
             {
                 "slug": card["slug"],
