@@ -69,6 +69,13 @@ PIPELINE_DURATION = Histogram(
     buckets=(0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800),
     registry=REGISTRY,
 )
+CALL_FAILURES = Counter(
+    "milesahead_pipeline_call_failures_total",
+    "Failed outside calls in pipeline runs, by service (feed, an image source, image hosts, a model role)"
+    " and outcome (rate_limited, server_error, refused, api_error, timeout, connection, bad_reply, other).",
+    ["service", "outcome"],
+    registry=REGISTRY,
+)
 PIPELINE_RUNS = Counter("milesahead_pipeline_runs_total", "Pipeline runs by outcome.", ["outcome"], registry=REGISTRY)
 PAGES_WRITTEN = Counter(
     "milesahead_published_pages_written_total",
@@ -107,7 +114,15 @@ _start_at_zero()
 
 # What a pipeline run counts; exported from metric_totals, never from this process.
 # Counters and histograms only (their values add up across runs and processes).
-RUN_METRICS = (CRITIC_SCORE, IMAGE_SEARCHES, IMAGE_SCORING, IMAGE_CANDIDATES, PIPELINE_DURATION, PIPELINE_RUNS)
+RUN_METRICS = (
+    CRITIC_SCORE,
+    IMAGE_SEARCHES,
+    IMAGE_SCORING,
+    IMAGE_CANDIDATES,
+    PIPELINE_DURATION,
+    PIPELINE_RUNS,
+    CALL_FAILURES,
+)
 SAMPLE_SUFFIXES = ("_total", "_bucket", "_count", "_sum")
 
 # backup.sh's kinds (the directories under backup.dir), and pre-restore from `infra restore`.
