@@ -506,14 +506,39 @@ def api_card(slug):
 
 
 def healthz():
-    """The deploy gate: 200 only when the database answers at the expected schema
-    and the reader pages have been published by this release."""
+    """The deploy gate: 200 only when the database answers at the expected schema and the
+    reader pages have been published by this release.
+
+    The reasons name internal paths and errors, so they are for this host alone (the
+    deploy's health gate asks on loopback): through Caddy, or from any other address,
+    the answer says only ok or not, and which release.
+    """
+    status, data = health()
+    if not asked_on_this_host():
+        data = {"status": data["status"], "release": data["release"]}
+    return json_response(data, status)
+
+
+PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
+
+
+def asked_on_this_host():
+    """A request from loopback that no proxy passed on (Caddy always adds X-Forwarded-For,
+    and behind it waitress may put the reader's address in REMOTE_ADDR). A request with
+    no address at all never came over the network: it is the app calling itself."""
+    environ = request.environ
+    address = environ.get("REMOTE_ADDR")
+    return address in (None, "127.0.0.1", "::1") and not any(h in environ for h in PROXY_HEADERS)
+
+
+def health():
+    """(status code, the whole answer with its reason)."""
     release = request.app.config["milesahead.release"]
     published = request.app.config["milesahead.startup_publish"]
     if published == "running":
-        return json_response({"status": "error", "release": release, "reason": "publishing reader pages"}, 503)
+        return 503, {"status": "error", "release": release, "reason": "publishing reader pages"}
     if published not in (None, "ok"):
-        return json_response({"status": "error", "release": release, "reason": f"publishing failed: {published}"}, 503)
+        return 503, {"status": "error", "release": release, "reason": f"publishing failed: {published}"}
     try:
         conn = store.connect(cfg()["database"]["path"])  # fresh: see the file as it is now
         try:
@@ -522,11 +547,11 @@ def healthz():
         finally:
             conn.close()
     except Exception as e:  # any failure here means "do not send traffic"
-        return json_response({"status": "error", "release": release, "reason": f"database unusable: {e}"}, 503)
+        return 503, {"status": "error", "release": release, "reason": f"database unusable: {e}"}
     if version != store.SCHEMA_VERSION:
         reason = f"schema version {version}, this release expects {store.SCHEMA_VERSION}"
-        return json_response({"status": "error", "release": release, "reason": reason}, 503)
-    return json_response({"status": "ok", "release": release, "schema_version": version, "cards": cards})
+        return 503, {"status": "error", "release": release, "reason": reason}
+    return 200, {"status": "ok", "release": release, "schema_version": version, "cards": cards}
 
 
 def metrics_page():
