@@ -8,12 +8,15 @@ through store.list_published / store.get_published_article.
 
 import argparse
 import datetime
+import errno
 import getpass
 import hashlib
 import html
 import json
 import logging
 import os
+import socket
+import sqlite3
 import sys
 import threading
 import xml.etree.ElementTree as ET
@@ -27,6 +30,7 @@ import pipeline
 import publish
 import store
 import urls
+import workflow
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VIEWS = os.path.join(HERE, "views")
@@ -67,7 +71,7 @@ def create_app(config):
         conn.close()
     metrics.set_build_info(app.config["milesahead.release"], store.SCHEMA_VERSION)
 
-    app.add_hook("before_request", limit_body_size)
+    app.add_hook("before_request", check_request)
     app.add_hook("after_request", end_request)
     for path, callback in READER_ROUTES:
         app.route(path, "GET", cacheable(callback))
@@ -165,11 +169,24 @@ def db():
     return connections[path]
 
 
-def limit_body_size():
-    """Refuse oversized bodies before anything reads them (waitress caps them too)."""
+def check_request():
+    """Refuse, before any route or login check, what no handler could read: a body over
+    server.max_body_bytes (413), and text that is not UTF-8 (400) in the query, a form
+    or a declared charset. Caught here, a stray byte is a 400 on every route, never a
+    500 and a logged traceback in whichever handler first decodes it."""
     limit = cfg()["server"]["max_body_bytes"]
     if request.content_length > limit:
-        bottle.abort(413, f"Requests are limited to {limit:,} bytes.")
+        bottle.abort(413, f"Request bodies are limited to {limit:,} bytes.")
+    content_type = request.content_type.lower()
+    charset = content_type.partition("charset=")[2].split(";")[0].strip().strip('"')
+    if charset and charset not in ("utf-8", "utf8"):
+        bottle.abort(400, f"Send text as UTF-8, not {charset}.")
+    try:
+        request.query.decode()
+        if request.content_length and not content_type.startswith("application/json"):
+            request.forms.decode()  # what every handler reads; JSON is checked by its parser
+    except UnicodeError:
+        bottle.abort(400, "The request is not valid UTF-8.")
 
 
 def end_request():
@@ -305,6 +322,7 @@ def cards_index():
         "Credit card reference",
         f"{store.count_cards(db())} credit cards: fees, earning rates, transfer partners and {cfg()['site']['persona_name']}'s verdict.",
         groups=store.cards_by_category(db()),
+        fee_label=store.fee_label,
     )
 
 
@@ -312,6 +330,7 @@ def card_page(slug):
     card = store.get_card(db(), slug)
     if card is None:
         bottle.abort(404, "No card at this address.")
+    linker = workflow.CardLinker(store.card_summaries(db()))
     return render(
         "card",
         card["name"],
@@ -319,6 +338,8 @@ def card_page(slug):
         card=card,
         sections=store.SECTIONS,
         changes=store.card_recent_changes(db(), card["id"]),
+        fee_label=store.fee_label,
+        linked=lambda text: linker.html(text, own_slug=card["slug"]),
     )
 
 
@@ -455,7 +476,11 @@ def public_card(card):
     data = {k: card[k] for k in ("slug", "name", "issuer", "network", "category", "annual_fee_usd")}
     data.update(
         official_url=urls.safe_url(card["official_url"]) or "",
-        facts_checked=card["facts_checked"],
+        first_year_fee_usd=card["first_year_fee_usd"],
+        fee_tiers=card["fee_tiers"],
+        fee=store.fee_label(card),
+        facts_checked=card["facts_checked"] or None,
+        sources=[dict(s, url=urls.safe_url(s["url"])) for s in card["sources"] if urls.is_safe_url(s["url"])],
         verdict=card["verdict"],
         keywords=card["keywords"],
         sections=card["sections"],
@@ -513,10 +538,11 @@ def healthz():
     deploy's health gate asks on loopback): through Caddy, or from any other address,
     the answer says only ok or not, and which release.
     """
-    status, data = health()
+    report = health(request.app)
+    status = 200 if report["status"] == "ok" else 503
     if not asked_on_this_host():
-        data = {"status": data["status"], "release": data["release"]}
-    return json_response(data, status)
+        report = {"status": report["status"], "release": report["release"]}
+    return json_response(report, status)
 
 
 PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
@@ -531,32 +557,39 @@ def asked_on_this_host():
     return address in (None, "127.0.0.1", "::1") and not any(h in environ for h in PROXY_HEADERS)
 
 
-def health():
-    """(status code, the whole answer with its reason)."""
-    release = request.app.config["milesahead.release"]
-    published = request.app.config["milesahead.startup_publish"]
+def health(app):
+    """/healthz's body: {"status": "ok", ...}, or {"status": "error", "reason": ...}."""
+    release = app.config["milesahead.release"]
+    published = app.config["milesahead.startup_publish"]
     if published == "running":
-        return 503, {"status": "error", "release": release, "reason": "publishing reader pages"}
+        return {"status": "error", "release": release, "reason": "publishing reader pages"}
     if published not in (None, "ok"):
-        return 503, {"status": "error", "release": release, "reason": f"publishing failed: {published}"}
+        return {"status": "error", "release": release, "reason": f"publishing failed: {published}"}
     try:
-        conn = store.connect(cfg()["database"]["path"])  # fresh: see the file as it is now
+        conn = store.connect(app.config["milesahead.config"]["database"]["path"])  # fresh: see the file as it is now
         try:
             version = store.schema_version(conn)
             cards = store.count_cards(conn)
         finally:
             conn.close()
     except Exception as e:  # any failure here means "do not send traffic"
-        return 503, {"status": "error", "release": release, "reason": f"database unusable: {e}"}
+        return {"status": "error", "release": release, "reason": f"database unusable: {e}"}
     if version != store.SCHEMA_VERSION:
         reason = f"schema version {version}, this release expects {store.SCHEMA_VERSION}"
-        return 503, {"status": "error", "release": release, "reason": reason}
-    return 200, {"status": "ok", "release": release, "schema_version": version, "cards": cards}
+        return {"status": "error", "release": release, "reason": reason}
+    return {"status": "ok", "release": release, "schema_version": version, "cards": cards}
 
 
 def metrics_page():
+    """Prometheus text format: also what runs in other processes counted (see metrics.py)."""
+    healthy = health(request.app)["status"] == "ok"
+    try:
+        conn = db()
+        totals, state = store.metric_totals(conn), store.observed_state(conn)
+    except Exception:  # an unusable database: still answer, with milesahead_healthy 0
+        totals = state = None
     response.content_type = "text/plain; version=0.0.4; charset=utf-8"
-    return metrics.exposition()
+    return metrics.exposition(totals, state, cfg(), healthy)
 
 
 # Every reader URL: publish.py renders exactly these into public/ for Caddy.
@@ -618,28 +651,71 @@ def error_page(error):
 # --- Command line ------------------------------------------------------------
 
 
-def serve(config, host=None, port=None):
-    import waitress
+class CommandError(Exception):
+    """An operational problem the operator must fix; main() prints it as one line."""
 
+
+def serve(config, host=None, port=None):
+    """Bind first, then publish: a second `serve` on the same data fails at the port
+    before it has touched public/ (nothing is published by a process not serving)."""
     # stderr goes to the journal under systemd; the pipeline and the desk log through this
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_app(config)
     host = host or config["server"]["host"]
     port = port or config["server"]["port"]
+    server = listen(app, config, host, port)
+    try:
+        publisher(app).check()
+    except publish.PublishError:
+        server.close()
+        raise
     print(f"milesahead {app.config['milesahead.release']} on http://{host}:{port}/", flush=True)
     pipeline.start_scheduler(config)  # the in-process schedule; off unless pipeline.schedule_minutes
     start_publishing(app)
+    server.run()
+
+
+def listen(app, config, host, port):
+    """waitress's server, bound to host:port, or a CommandError saying why it cannot be."""
+    import waitress.server
+
+    try:  # waitress resolves it too, but says only "Invalid host/port specified"
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise CommandError(
+            f"cannot resolve host {host!r} ({e.strerror}); set server.host or --host to an address of this machine"
+        ) from None
+    try:
+        return waitress.server.create_server(app, **server_options(config, host, port))
+    except OSError as e:
+        hint = {
+            errno.EADDRINUSE: "is another `serve` running? Stop it, or choose server.port or --port",
+            errno.EADDRNOTAVAIL: "that address is not on this machine; set server.host or --host",
+            errno.EACCES: "ports below 1024 need privileges; choose server.port or --port above 1023",
+        }.get(e.errno, "check server.host and server.port")
+        raise CommandError(f"cannot listen on {host}:{port}: {e.strerror}; {hint}") from None
+
+
+# waitress answers a body at or over its own cap in plain text, before the app sees it.
+# Its cap sits this far above server.max_body_bytes (and above the 10 MB Caddy lets
+# through), so every oversized body a client can send through Caddy gets the app's own
+# 413 page, or JSON under /api/; only beyond it does waitress stop reading.
+WAITRESS_BODY_SLACK = 16 * 1024 * 1024
+
+
+def server_options(config, host, port):
+    """waitress's settings for this config (serve, and the tests' live servers)."""
     options = dict(
         host=host,
         port=port,
         threads=config["server"]["threads"],
-        max_request_body_size=config["server"]["max_body_bytes"],
+        max_request_body_size=config["server"]["max_body_bytes"] + WAITRESS_BODY_SLACK,
         ident="milesahead",
     )
     if config["server"]["trust_proxy_headers"]:
         # Caddy on the same host sets these; without a proxy they would be forgeable.
         options.update(trusted_proxy="127.0.0.1", trusted_proxy_headers={"x-forwarded-proto", "x-forwarded-for"})
-    waitress.serve(app, **options)
+    return options
 
 
 def start_publishing(app):
@@ -694,10 +770,40 @@ def cmd_seed_cards(config):
         print(f"published reader pages: {report}")
 
 
+def cmd_cards_report(config):
+    """Print each card's facts age and its sources' ages, oldest first, for the editor."""
+    conn = store.connect(config["database"]["path"])
+    try:
+        store.migrate(conn)
+        rows = store.cards_report(conn)
+    finally:
+        conn.close()
+    if not rows:
+        print("no cards in the database: run `app.py seed-cards` first")
+        return
+    for row in rows:
+        if row["oldest_age_days"] is None:
+            print(f"  no sources  {row['name']} ({row['slug']}): not checked against any cited source")
+            continue
+        print(
+            f"{row['oldest_age_days']:>5} days  {row['name']} ({row['slug']}):"
+            f" facts checked {row['facts_checked']}, {row['checked_age_days']} days ago"
+        )
+        for source in row["sources"]:
+            when = f"undated, read {source['read']}" if source["undated"] else source["dated"]
+            print(f"{source['age_days']:>11} days  {when}  {source['publisher']}: {source['title']}")
+
+
 def cmd_backup(config, dest):
     conn = store.connect(config["database"]["path"])
     try:
         path = store.backup(conn, dest)
+    except OSError as e:
+        raise CommandError(
+            f"cannot write the backup to {dest} ({e.strerror}); choose a path this user can write"
+        ) from None
+    except sqlite3.Error as e:
+        raise CommandError(f"cannot write the backup to {dest} ({e}); choose a path this user can write") from None
     finally:
         conn.close()
     print(f"backup written to {path} (integrity ok)")
@@ -720,6 +826,13 @@ def cmd_hash_password():
     print(bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode())
 
 
+def port_number(text):
+    """--port: a TCP port, checked as server.port is."""
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port between 1 and 65535")
+    return int(text)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="app.py",
@@ -730,10 +843,16 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = commands.add_parser("serve", help="migrate, then serve the site with waitress")
     p.add_argument("--host", help="address to bind (default: server.host, 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port to bind (default: server.port, 8080)")
+    p.add_argument("--port", type=port_number, help="port to bind, 1-65535 (default: server.port, 8080)")
     commands.add_parser("migrate", help="create or migrate the database schema")
     commands.add_parser("publish", help="re-render every reader page into the public/ directory Caddy serves")
-    commands.add_parser("seed-cards", help="upsert the 41 reference cards from seed-cards/cards.json")
+    commands.add_parser("seed-cards", help="upsert the reference cards from seed-cards/cards.json")
+    commands.add_parser(
+        "cards-report",
+        help="list each card's facts-checked age and its sources' ages, oldest first (what to re-check)",
+        description="For each card in the database: days since its facts were checked, and each source's"
+        " own date (published or updated, else the day it was read) with its age. Oldest first.",
+    )
     p = commands.add_parser("backup", help="write a consistent online copy of the database")
     p.add_argument("dest", help="file to write (replaced atomically)")
     commands.add_parser("hash-password", help="read a password (no echo) and print its bcrypt hash")
@@ -754,12 +873,21 @@ def main(argv=None):
             cmd_publish(config)
         elif args.command == "seed-cards":
             cmd_seed_cards(config)
+        elif args.command == "cards-report":
+            cmd_cards_report(config)
         elif args.command == "backup":
             cmd_backup(config, args.dest)
     except store.CardError as e:
         raise SystemExit(f"seed error: {e}") from None
     except publish.PublishError as e:
         raise SystemExit(f"publish error: {e}") from None
+    except store.DatabaseError as e:
+        raise SystemExit(f"database error: {e}") from None
+    except sqlite3.Error as e:  # opened, then refused a read or write (read-only file, full disk)
+        path = config["database"]["path"]
+        raise SystemExit(f"database error: {path}: {e}; {store.USABLE_DATABASE}") from None
+    except CommandError as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 if __name__ == "__main__":
