@@ -536,12 +536,12 @@ def healthz():
 
     The reasons name internal paths and errors, so they are for this host alone (the
     deploy's health gate asks on loopback): through Caddy, or from any other address,
-    the answer says only ok or not, and which release.
+    the answer says only ok or not.
     """
     report = health(request.app)
     status = 200 if report["status"] == "ok" else 503
     if not asked_on_this_host():
-        report = {"status": report["status"], "release": report["release"]}
+        report = {"status": report["status"]}
     return json_response(report, status)
 
 

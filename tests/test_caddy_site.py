@@ -360,9 +360,9 @@ def test_health_details_stay_on_loopback(site, app):
     reply, direct = get(site.caddy + "/healthz"), get(site.app + "/healthz")
     assert reply.status_code == direct.status_code == 503
     assert "/etc/passwd" in direct.json()["reason"]
-    assert reply.json() == {"status": "error", "release": direct.json()["release"]}
+    assert reply.json() == {"status": "error"}
     app.config["milesahead.startup_publish"] = "ok"
-    assert get(site.caddy + "/healthz").json() == {"status": "ok", "release": direct.json()["release"]}
+    assert get(site.caddy + "/healthz").json() == {"status": "ok"}
 
 
 def test_metrics_are_not_exposed(site):
