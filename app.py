@@ -459,8 +459,7 @@ def with_safe_urls(article):
     data["image_url"] = urls.safe_url(article["image_url"]) or ""
     data["image_thumb_url"] = urls.safe_image_src(article["image_thumb_url"]) or ""
     credit = article["image_attribution"]
-    if credit.get("link"):
-        data["image_attribution"] = dict(credit, link=urls.safe_url(credit["link"]) or "")
+    data["image_attribution"] = {k: (urls.safe_url(v) or "") if k in CREDIT_URLS else v for k, v in credit.items()}
     data["image_candidates"] = [
         {k: (urls.safe_url(v) or "") if k in CANDIDATE_URLS else v for k, v in c.items()}
         for c in article["image_candidates"]
@@ -470,6 +469,7 @@ def with_safe_urls(article):
 
 
 CANDIDATE_URLS = ("url", "thumbnail", "thumb_url", "page")
+CREDIT_URLS = ("link", "author_url", "license_url")  # TASL: the work's, the author's and the licence's pages
 
 
 def public_card(card):
