@@ -93,6 +93,25 @@ PUBLISH_DURATION = Histogram(
 )
 
 
+def _start_at_zero():
+    """Create the series known today at 0, as Prometheus advises: increase() and rate() then
+    see the first image search that ever fails, which a series born at 1 would hide. A value
+    not listed here (a new outcome, say) still appears the first time it is counted."""
+    for source in ("unsplash", "pexels", "pixabay", "openverse", "wikimedia"):
+        for outcome in ("ok", "empty", "error", "skipped"):
+            IMAGE_SEARCHES.labels(source=source, outcome=outcome)
+    for outcome in ("kept", "dropped", "unscored", "error"):
+        IMAGE_SCORING.labels(phase="text", outcome=outcome)
+    for outcome in ("above_floor", "below_floor", "bad_image", "error"):
+        IMAGE_SCORING.labels(phase="vision", outcome=outcome)
+    for outcome in ("ok", "partial", "failed", "interrupted"):
+        PIPELINE_RUNS.labels(outcome=outcome)
+    for stage in ("fetch", "cluster", "generate", "image", "feedback", "total"):
+        PIPELINE_DURATION.labels(stage=stage)
+
+
+_start_at_zero()
+
 # What a pipeline run counts; exported from metric_totals, never from this process.
 # Counters and histograms only (their values add up across runs and processes).
 RUN_METRICS = (
@@ -147,12 +166,8 @@ def run_families(totals):
         for defined in metric.collect():
             family = Metric(defined.name, defined.documentation, defined.type)
             names = {defined.name + suffix for suffix in SAMPLE_SUFFIXES}
-            # an unlabelled metric starts at 0, so its first run shows as an increase
-            values = {
-                (s.name, tuple(sorted(s.labels.items()))): 0
-                for s in defined.samples
-                if s.name in names and set(s.labels) <= {"le"}
-            }
+            # every series this process knows (KNOWN_LABELS) starts at 0, so a first count shows as an increase
+            values = {(s.name, tuple(sorted(s.labels.items()))): 0 for s in defined.samples if s.name in names}
             values.update((key, value) for key, value in totals.items() if key[0] in names)
             for (name, labels), value in sorted(values.items(), key=_sample_order):
                 family.add_sample(name, dict(labels), value)
