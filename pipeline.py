@@ -415,8 +415,9 @@ def revise_requested(conn, config, client, run):
         if outside.STOP.is_set():
             break
         article = store.get_article(conn, row["id"])
+        bounded = client.until(outside.deadline_in(float(config["pipeline"]["story_budget_seconds"])))
         try:
-            revised = writer.revise_for_editor(client, persona, article, article["feedback"])
+            revised = writer.revise_for_editor(bounded, persona, article, article["feedback"])
             for url in revised["refused_links"]:
                 run.error(
                     f"revision of article {article['id']}: the model's link {url!r} dropped (only http(s) is kept)"
@@ -424,7 +425,7 @@ def revise_requested(conn, config, client, run):
             for url in writer.keep_links(revised, allowed_sites(conn, article["sources"])):
                 run.count("links_dropped")
                 run.error(f"revision of article {article['id']}: link {url[:100]!r} dropped (not a source's site)")
-            verdict = writer.critique_revision(client, {**article, **revised})
+            verdict = writer.critique_revision(bounded, {**article, **revised})
             fields = {
                 "title": revised["title"],
                 "tldr": revised["tldr"] or article["tldr"],
