@@ -672,7 +672,24 @@ def serve(config, host=None, port=None):
     print(f"milesahead {app.config['milesahead.release']} on http://{host}:{port}/", flush=True)
     pipeline.start_scheduler(config)  # the in-process schedule; off unless pipeline.schedule_minutes
     start_publishing(app)
+    stop_runs_on_sigterm(config)
     server.run()
+
+
+def stop_runs_on_sigterm(config):
+    """systemd's stop (or a deploy's restart) ends a pipeline run in flight as `interrupted`.
+
+    The handler lets the run record itself (a few seconds at most), then dies of SIGTERM as
+    before, so systemd sees the same clean stop.
+    """
+    import signal
+
+    def stop(signum, frame):
+        pipeline.stop_runs(config)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def listen(app, config, host, port):
