@@ -23,6 +23,9 @@ health_timeout = 60
 # someone else (Docker Compose) and run their validate and reload commands.
 caddy_mode = "distro"
 caddy_sites_dir = "/etc/caddy/sites"
+# "shared": the Docker Compose project that runs that Caddy, and its service's name.
+caddy_compose_dir = "/opt/fynans"
+caddy_compose_service = "caddy"
 caddy_upstream = ""  # empty: 127.0.0.1:<app_port>; a Compose Caddy may need host.docker.internal:<port>
 # The published reader pages (the app's publish.dir) as Caddy sees them. Empty:
 # <app_root>/data/public; a Compose Caddy sees its read-only mount of that directory.
@@ -30,6 +33,9 @@ caddy_public_root = ""
 # How long Caddy holds a request for the app while it restarts, and how often it retries.
 caddy_lb_try_duration = "10s"
 caddy_lb_try_interval = "250ms"
+# The Caddy the site is written for (its directives changed in 2.7): empty asks that
+# Caddy (`caddy version`, in its container for "shared"); or name it, e.g. "2.11.7".
+caddy_version = ""
 caddy_validate_command = "caddy validate --adapter caddyfile --config /etc/caddy/Caddyfile"
 caddy_reload_command = "systemctl reload caddy"
 
