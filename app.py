@@ -490,19 +490,21 @@ def serve(config, host=None, port=None):
     app = create_app(config)
     host = host or config["server"]["host"]
     port = port or config["server"]["port"]
-    print(f"milesahead {app.config['milesahead.release']} on http://{host}:{port}/", flush=True)
+    # Several addresses: loopback, and the network a containerised Caddy comes from.
+    listen = [f"{address}:{port}" for address in str(host).split()]
+    print(f"milesahead {app.config['milesahead.release']} on " + " ".join(f"http://{a}/" for a in listen), flush=True)
     pipeline.start_scheduler(config)  # the in-process schedule; off unless pipeline.schedule_minutes
     start_publishing(app)
     options = dict(
-        host=host,
-        port=port,
+        listen=" ".join(listen),
         threads=config["server"]["threads"],
         max_request_body_size=config["server"]["max_body_bytes"],
         ident="milesahead",
     )
     if config["server"]["trust_proxy_headers"]:
         # Caddy on the same host sets these; without a proxy they would be forgeable.
-        options.update(trusted_proxy="127.0.0.1", trusted_proxy_headers={"x-forwarded-proto", "x-forwarded-for"})
+        trusted = config["server"]["trusted_proxy"]
+        options.update(trusted_proxy=trusted, trusted_proxy_headers={"x-forwarded-proto", "x-forwarded-for"})
     waitress.serve(app, **options)
 
 

@@ -33,6 +33,8 @@ def render_config(tmp_path, environ=ENV):
         app_user="milesahead",
         app_root="/opt/milesahead",
         app_port=8080,
+        app_listen="127.0.0.1",
+        trusted_proxy="127.0.0.1",
         backup_keep_daily=7,
         backup_keep_weekly=4,
     )
@@ -60,7 +62,13 @@ def test_session_secret_is_stable_and_follows_the_password_hash(tmp_path):
 
 
 def test_unit_is_hardened_and_runs_the_current_release():
-    unit = render("milesahead.service.j2", app_name="milesahead", app_user="milesahead", app_root="/opt/milesahead")
+    unit = render(
+        "milesahead.service.j2",
+        app_name="milesahead",
+        app_user="milesahead",
+        app_root="/opt/milesahead",
+        after_docker=False,
+    )
     for line in (
         "User=milesahead",
         "NoNewPrivileges=yes",
