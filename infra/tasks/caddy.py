@@ -60,7 +60,7 @@ def caddy_version(d):
         return d.caddy_version
     if d.caddy_mode == "shared":
         command = f"{compose(d)} exec -T {d.caddy_compose_service} caddy version 2>&1 || true"
-        answer = host.get_fact(Command, command)
+        answer = host.get_fact(Command, command, _sudo=True)
         if parse_version(answer) is None:
             raise RuntimeError(
                 f"{host.name}: the shared Caddy (service {d.caddy_compose_service!r} of the Compose project in"
@@ -92,7 +92,8 @@ NETWORK = (
 
 def shared_network(d):
     """(bridge, gateway) of the shared Caddy's Compose network, asked of Docker."""
-    answer = host.get_fact(Command, NETWORK.format(compose=compose(d), service=d.caddy_compose_service)).split()
+    answer = host.get_fact(Command, NETWORK.format(compose=compose(d), service=d.caddy_compose_service), _sudo=True)
+    answer = answer.split()
     if len(answer) != 2:
         raise RuntimeError(
             f"{host.name}: cannot find the network of the shared Caddy (service {d.caddy_compose_service!r}"
@@ -201,13 +202,13 @@ def shared_site(version):
     # reboot (rules.v4 holds the rule where netfilter-persistent loads the firewall).
     rule = f"-A INPUT -i {bridge} -p tcp -m tcp --dport {d.app_port} -j ACCEPT"
     check = rule.replace("-A INPUT", "-C INPUT", 1)
-    live = host.get_fact(Command, f"iptables {check} 2>/dev/null && echo present || echo absent")
+    live = host.get_fact(Command, f"iptables {check} 2>/dev/null && echo present || echo absent", _sudo=True)
     server.shell(
         name=f"Firewall: {bridge} to the app's port {d.app_port}",
         commands=[rule.replace("-A INPUT", "iptables -I INPUT 1", 1)],
         _if=lambda: live.strip() == "absent",
     )
-    saved = host.get_fact(Command, f"test -f {RULES_V4} && grep -cxF -- '{rule}' {RULES_V4} || echo none")
+    saved = host.get_fact(Command, f"test -f {RULES_V4} && grep -cxF -- '{rule}' {RULES_V4} || echo none", _sudo=True)
     if saved.strip() == "0":
         # Into the file only: reloading it under a running Docker wipes Docker's rules.
         server.shell(

