@@ -142,6 +142,30 @@ def test_caddy_accepts_the_site_for_a_domain_and_for_plain_http(caddy, tmp_path,
     assert "Valid configuration" in result.stdout + result.stderr
 
 
+def test_caddy_accepts_another_acme_ca_and_its_root(caddy, tmp_path):
+    """acme_ca / acme_ca_root in group data: a private CA (pebble in the shared-Caddy lane)."""
+    root = tmp_path / "acme-root.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        + ["-keyout", str(tmp_path / "acme-root.key"), "-subj", "/CN=acme-test-root", "-out", str(root)],
+        check=True,
+        capture_output=True,
+    )
+    site = render_site(
+        caddy, site_address="milesahead.example.com", acme_ca="https://acme.test:14000/dir", acme_ca_root=str(root)
+    )
+    assert "ca https://acme.test:14000/dir" in site and f"ca_root {root}" in site
+    main = install_site(tmp_path, site)
+    answers = {}
+    for check in ("adapt", "validate"):  # validate also loads the root file
+        command = [caddy.path, check, "--adapter", "caddyfile", "--config", str(main)]
+        result = subprocess.run(command, env=caddy_environment(tmp_path), capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        answers[check] = result.stdout
+    assert '"ca":"https://acme.test:14000/dir"' in answers["adapt"]
+    assert "Strict-Transport-Security" in answers["adapt"]
+
+
 def test_another_user_reads_the_pages_but_cannot_list_data_or_read_the_database():
     """The layout `setup` makes, tried as `nobody` (Caddy runs as its own user, caddy)."""
     if os.geteuid() != 0:

@@ -95,6 +95,8 @@ def test_caddy_site_headers_compression_and_no_metrics(address, hsts):
         lb_try_duration="10s",
         lb_try_interval="250ms",
         request_buffering="buffer_requests",
+        acme_ca="",
+        acme_ca_root="",
     )
     assert site.startswith("# Managed") and f"\n{address} {{" in site
     assert "encode zstd gzip" in site

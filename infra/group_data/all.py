@@ -18,6 +18,12 @@ site_base_url = os.environ.get("SITE_BASE_URL", "")
 keep_releases = 5
 health_timeout = 60
 
+# Where Caddy gets the domain's certificate (ACME): empty for Caddy's default, Let's
+# Encrypt. Another CA's directory URL, and the PEM file (as Caddy sees it) that signs
+# that directory's own TLS when it is private (a test CA such as pebble).
+acme_ca = ""
+acme_ca_root = ""
+
 # caddy_mode "distro": Debian/Ubuntu's caddy package, /etc/caddy/Caddyfile importing
 # caddy_sites_dir. "shared": only drop the site into caddy_sites_dir of a Caddy run by
 # someone else (Docker Compose) and run their validate and reload commands.

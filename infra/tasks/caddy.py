@@ -42,6 +42,8 @@ def site_context(d, version=None):
         "lb_try_duration": d.caddy_lb_try_duration,
         "lb_try_interval": d.caddy_lb_try_interval,
         "request_buffering": request_buffering(version or d.caddy_version),
+        "acme_ca": d.acme_ca,
+        "acme_ca_root": d.acme_ca_root,
     }
 
 
