@@ -205,12 +205,14 @@ def shared_site(version):
     rule = f"-A INPUT -i {bridge} -p tcp -m tcp --dport {d.app_port} -j ACCEPT"
     check = rule.replace("-A INPUT", "-C INPUT", 1)
     live = host.get_fact(Command, f"iptables {check} 2>/dev/null && echo present || echo absent", _sudo=True)
-    server.shell(
-        name=f"Firewall: {bridge} to the app's port {d.app_port}",
-        commands=[rule.replace("-A INPUT", "iptables -I INPUT 1", 1)],
-        _if=lambda: live.strip() == "absent",
+    if live.strip() == "absent":
+        server.shell(
+            name=f"Firewall: {bridge} to the app's port {d.app_port}",
+            commands=[rule.replace("-A INPUT", "iptables -I INPUT 1", 1)],
+        )
+    saved = host.get_fact(
+        Command, f"if test -f {RULES_V4}; then grep -cxF -- '{rule}' {RULES_V4} || true; else echo none; fi", _sudo=True
     )
-    saved = host.get_fact(Command, f"test -f {RULES_V4} && grep -cxF -- '{rule}' {RULES_V4} || echo none", _sudo=True)
     if saved.strip() == "0":
         # Into the file only: reloading it under a running Docker wipes Docker's rules.
         server.shell(
