@@ -14,8 +14,9 @@
 set -eu
 
 dir=$1 service=$2 sites=$3 name=$4 wanted=$5 config=$6
-compose="docker compose --project-directory $dir"
 fail() { echo "caddy-shared: $*" >&2; exit 1; }
+cd "$dir"  # where the project's compose file is
+compose="docker compose"
 
 container=$($compose ps -q "$service")
 [ -n "$container" ] || fail "the Compose service '$service' in $dir is not running"

@@ -48,8 +48,8 @@ def site_context(d, version=None):
 
 
 def compose(d):
-    """`docker compose` for the shared Caddy's project, from any directory."""
-    return f"docker compose --project-directory {d.caddy_compose_dir}"
+    """`docker compose` for the shared Caddy's project (run where its compose file is)."""
+    return f"cd {d.caddy_compose_dir} && docker compose"
 
 
 # The version the distro's package would install, when Caddy is not installed yet.
