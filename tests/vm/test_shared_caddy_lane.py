@@ -124,6 +124,10 @@ class SharedLane(Lane):
 
     tls = None  # trusts pebble's root once the certificate is issued
 
+    def toolkit(self, *args, **kwargs):
+        # The trixie guest is slower still: its first setup ran past 15 minutes on a busy host.
+        return super().toolkit(*args, **{"timeout": 2400, **kwargs})
+
     def https_port(self):
         return self.vm.ports[443]
 
