@@ -330,7 +330,8 @@ def main(argv=None):
     elif args.command == "down":
         _down(args.workdir)
     else:
-        vm = TestVM(flavour=args.flavour, memory_mb=3072 if args.flavour else 2048)
+        # The trixie+Docker guest needs more memory, and boots slower (past 300 s on a busy host).
+        vm = TestVM(flavour=args.flavour, memory_mb=3072, boot_timeout=600) if args.flavour else TestVM()
         started = time.monotonic()
         vm.start()
         print(f"# booted in {time.monotonic() - started:.0f} s")
