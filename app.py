@@ -737,6 +737,9 @@ def server_options(config, host, port):
         threads=config["server"]["threads"],
         max_request_body_size=config["server"]["max_body_bytes"] + WAITRESS_BODY_SLACK,
         ident="milesahead",
+        # poll(), not select(): select() fails outright on a descriptor past 1024, which a
+        # long-lived process (or a long test run) with many files open reaches.
+        asyncore_use_poll=True,
     )
     if config["server"]["trust_proxy_headers"]:
         # Caddy on the same host sets these; without a proxy they would be forgeable.

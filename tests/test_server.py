@@ -3,10 +3,13 @@
 import os
 import subprocess
 import sys
+import threading
 
+import pytest
 import requests
 from conftest import ROOT, free_port, wait_until_up
 
+import app as milesahead
 import store
 
 
@@ -15,6 +18,33 @@ def test_pages_over_http_on_waitress(live_server, seeded):
         reply = requests.get(live_server + path, timeout=5)
         assert reply.status_code == 200, path
     assert requests.get(live_server + "/cards/nope", timeout=5).status_code == 404
+
+
+@pytest.fixture
+def many_open_files():
+    """Over FD_SETSIZE (1024) descriptors open, as in a long-lived process or a long test run."""
+    fds = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    yield
+    for fd in fds:
+        os.close(fd)
+
+
+def test_the_server_answers_when_the_process_has_many_files_open(many_open_files, app):
+    """select() cannot watch a descriptor past 1024; the server must not depend on it."""
+    import waitress.server
+
+    port = free_port()
+    server = waitress.server.create_server(
+        app, **milesahead.server_options(app.config["milesahead.config"], "127.0.0.1", port)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(3):
+            assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code in (200, 503)
+    finally:
+        server.close()
+        thread.join(timeout=5)
 
 
 def test_oversized_request_body_is_refused(live_server):
