@@ -144,6 +144,9 @@ class Host:
         return answer["slug"]
 
     def wait_until_replica_caught_up(self, timeout=180):
+        # A write less than replica.py's SHIP_SLACK (10 s) old may not be shipped yet
+        # and still count as caught up: let the desk's last write age past it first.
+        time.sleep(15)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             status = self.ssh(f"sudo python3 {APP}/bin/replica.py status", check=False)
