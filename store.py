@@ -49,6 +49,12 @@ def connect(path):
 
     isolation_level=None leaves transactions to `transaction()`, so nothing is
     held open between statements by the sqlite3 module's implicit BEGIN.
+
+    On the server Litestream replicates this file and does the checkpointing: the
+    busy timeout waits out its short write locks (its guidance: at least 5 s), and
+    nothing here ever runs `wal_checkpoint` (a TRUNCATE behind its back makes it
+    miss WAL frames). SQLite's default autocheckpoint stays: Litestream handles it,
+    and it bounds the WAL where no Litestream runs.
     """
     if path != ":memory:":
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
