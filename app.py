@@ -10,6 +10,7 @@ import argparse
 import datetime
 import getpass
 import hashlib
+import html
 import json
 import logging
 import os
@@ -25,6 +26,8 @@ import metrics
 import pipeline
 import publish
 import store
+import urls
+import workflow
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VIEWS = os.path.join(HERE, "views")
@@ -65,7 +68,7 @@ def create_app(config):
         conn.close()
     metrics.set_build_info(app.config["milesahead.release"], store.SCHEMA_VERSION)
 
-    app.add_hook("before_request", limit_body_size)
+    app.add_hook("before_request", check_request)
     app.add_hook("after_request", end_request)
     for path, callback in READER_ROUTES:
         app.route(path, "GET", cacheable(callback))
@@ -106,11 +109,24 @@ def db():
     return connections[path]
 
 
-def limit_body_size():
-    """Refuse oversized bodies before anything reads them (waitress caps them too)."""
+def check_request():
+    """Refuse, before any route or login check, what no handler could read: a body over
+    server.max_body_bytes (413), and text that is not UTF-8 (400) in the query, a form
+    or a declared charset. Caught here, a stray byte is a 400 on every route, never a
+    500 and a logged traceback in whichever handler first decodes it."""
     limit = cfg()["server"]["max_body_bytes"]
     if request.content_length > limit:
-        bottle.abort(413, f"Requests are limited to {limit:,} bytes.")
+        bottle.abort(413, f"Request bodies are limited to {limit:,} bytes.")
+    content_type = request.content_type.lower()
+    charset = content_type.partition("charset=")[2].split(";")[0].strip().strip('"')
+    if charset and charset not in ("utf-8", "utf8"):
+        bottle.abort(400, f"Send text as UTF-8, not {charset}.")
+    try:
+        request.query.decode()
+        if request.content_length and not content_type.startswith("application/json"):
+            request.forms.decode()  # what every handler reads; JSON is checked by its parser
+    except UnicodeError:
+        bottle.abort(400, "The request is not valid UTF-8.")
 
 
 def end_request():
@@ -139,8 +155,25 @@ def render(name, title, description="", **values):
         path=request.path,
         format_date=format_date,
         static_url=static_url,
+        safe_url=urls.safe_url,
+        image_src=urls.safe_image_src,
+        outside_link=outside_link,
         **values,
     )
+
+
+def outside_link(url, text=""):
+    """An <a> to an outside URL the one URL policy keeps (urls.py); otherwise only its text.
+
+    Every href a template prints from data goes through this or safe_url, and every src
+    through image_src: a row stored before the policy, or by a path that forgot it, still
+    cannot render a script link. Print it with {{!...}}; both parts are escaped here.
+    """
+    href = urls.safe_url(url)
+    text = html.escape(text or href or "(link removed)")
+    if href is None:
+        return text
+    return f'<a href="{html.escape(href)}" rel="nofollow noopener">{text}</a>'
 
 
 def cacheable(callback):
@@ -218,7 +251,7 @@ def render_article(article):
         article["tldr"],
         article=article,
         linked_cards=store.article_linked_cards(db(), article["id"]),
-        og_image=article["image_url"],
+        og_image=urls.safe_url(article["image_url"]) or "",
         og_type="article",
     )
 
@@ -229,6 +262,7 @@ def cards_index():
         "Credit card reference",
         f"{store.count_cards(db())} credit cards: fees, earning rates, transfer partners and {cfg()['site']['persona_name']}'s verdict.",
         groups=store.cards_by_category(db()),
+        fee_label=store.fee_label,
     )
 
 
@@ -236,6 +270,7 @@ def card_page(slug):
     card = store.get_card(db(), slug)
     if card is None:
         bottle.abort(404, "No card at this address.")
+    linker = workflow.CardLinker(store.card_summaries(db()))
     return render(
         "card",
         card["name"],
@@ -243,6 +278,8 @@ def card_page(slug):
         card=card,
         sections=store.SECTIONS,
         changes=store.card_recent_changes(db(), card["id"]),
+        fee_label=store.fee_label,
+        linked=lambda text: linker.html(text, own_slug=card["slug"]),
     )
 
 
@@ -337,16 +374,48 @@ PUBLIC_ARTICLE_FIELDS = [
 
 
 def public_article(article):
-    data = {k: article[k] for k in PUBLIC_ARTICLE_FIELDS}
+    data = {k: v for k, v in with_safe_urls(article).items() if k in PUBLIC_ARTICLE_FIELDS}
     data["url"] = absolute_url(f"/articles/{article['slug']}")
     return data
+
+
+def with_safe_urls(article):
+    """A copy of an article whose outside URLs are what the one URL policy keeps (urls.py).
+
+    What the JSON APIs send: a row stored before the policy, or by a path that forgot it,
+    must not hand a script link to whatever renders the API's answer. A link that is
+    refused is left out; a source, image credit or candidate keeps its text, with "" for
+    the URL.
+    """
+    data = dict(article)
+    data["links"] = [dict(link, url=urls.safe_url(link.get("url"))) for link in article["links"]]
+    data["links"] = [link for link in data["links"] if link["url"]]
+    data["sources"] = [dict(s, url=urls.safe_url(s.get("url")) or "") for s in article["sources"]]
+    data["image_url"] = urls.safe_url(article["image_url"]) or ""
+    data["image_thumb_url"] = urls.safe_image_src(article["image_thumb_url"]) or ""
+    credit = article["image_attribution"]
+    if credit.get("link"):
+        data["image_attribution"] = dict(credit, link=urls.safe_url(credit["link"]) or "")
+    data["image_candidates"] = [
+        {k: (urls.safe_url(v) or "") if k in CANDIDATE_URLS else v for k, v in c.items()}
+        for c in article["image_candidates"]
+        if isinstance(c, dict)
+    ]
+    return data
+
+
+CANDIDATE_URLS = ("url", "thumbnail", "thumb_url", "page")
 
 
 def public_card(card):
     data = {k: card[k] for k in ("slug", "name", "issuer", "network", "category", "annual_fee_usd")}
     data.update(
-        official_url=card["official_url"],
+        official_url=urls.safe_url(card["official_url"]) or "",
+        first_year_fee_usd=card["first_year_fee_usd"],
+        fee_tiers=card["fee_tiers"],
+        fee=store.fee_label(card),
         facts_checked=card["facts_checked"],
+        sources=[dict(s, url=urls.safe_url(s["url"])) for s in card["sources"] if urls.is_safe_url(s["url"])],
         verdict=card["verdict"],
         keywords=card["keywords"],
         sections=card["sections"],
@@ -399,30 +468,43 @@ def api_card(slug):
 def healthz():
     """The deploy gate: 200 only when the database answers at the expected schema
     and the reader pages have been published by this release."""
-    release = request.app.config["milesahead.release"]
-    published = request.app.config["milesahead.startup_publish"]
+    report = health(request.app)
+    return json_response(report, 200 if report["status"] == "ok" else 503)
+
+
+def health(app):
+    """/healthz's body: {"status": "ok", ...}, or {"status": "error", "reason": ...}."""
+    release = app.config["milesahead.release"]
+    published = app.config["milesahead.startup_publish"]
     if published == "running":
-        return json_response({"status": "error", "release": release, "reason": "publishing reader pages"}, 503)
+        return {"status": "error", "release": release, "reason": "publishing reader pages"}
     if published not in (None, "ok"):
-        return json_response({"status": "error", "release": release, "reason": f"publishing failed: {published}"}, 503)
+        return {"status": "error", "release": release, "reason": f"publishing failed: {published}"}
     try:
-        conn = store.connect(cfg()["database"]["path"])  # fresh: see the file as it is now
+        conn = store.connect(app.config["milesahead.config"]["database"]["path"])  # fresh: see the file as it is now
         try:
             version = store.schema_version(conn)
             cards = store.count_cards(conn)
         finally:
             conn.close()
     except Exception as e:  # any failure here means "do not send traffic"
-        return json_response({"status": "error", "release": release, "reason": f"database unusable: {e}"}, 503)
+        return {"status": "error", "release": release, "reason": f"database unusable: {e}"}
     if version != store.SCHEMA_VERSION:
         reason = f"schema version {version}, this release expects {store.SCHEMA_VERSION}"
-        return json_response({"status": "error", "release": release, "reason": reason}, 503)
-    return json_response({"status": "ok", "release": release, "schema_version": version, "cards": cards})
+        return {"status": "error", "release": release, "reason": reason}
+    return {"status": "ok", "release": release, "schema_version": version, "cards": cards}
 
 
 def metrics_page():
+    """Prometheus text format: also what runs in other processes counted (see metrics.py)."""
+    healthy = health(request.app)["status"] == "ok"
+    try:
+        conn = db()
+        totals, state = store.metric_totals(conn), store.observed_state(conn)
+    except Exception:  # an unusable database: still answer, with milesahead_healthy 0
+        totals = state = None
     response.content_type = "text/plain; version=0.0.4; charset=utf-8"
-    return metrics.exposition()
+    return metrics.exposition(totals, state, cfg(), healthy)
 
 
 # Every reader URL: publish.py renders exactly these into public/ for Caddy.
@@ -493,17 +575,29 @@ def serve(config, host=None, port=None):
     print(f"milesahead {app.config['milesahead.release']} on http://{host}:{port}/", flush=True)
     pipeline.start_scheduler(config)  # the in-process schedule; off unless pipeline.schedule_minutes
     start_publishing(app)
+    waitress.serve(app, **server_options(config, host, port))
+
+
+# waitress answers a body at or over its own cap in plain text, before the app sees it.
+# Its cap sits this far above server.max_body_bytes (and above the 10 MB Caddy lets
+# through), so every oversized body a client can send through Caddy gets the app's own
+# 413 page, or JSON under /api/; only beyond it does waitress stop reading.
+WAITRESS_BODY_SLACK = 16 * 1024 * 1024
+
+
+def server_options(config, host, port):
+    """waitress's settings for this config (serve, and the tests' live servers)."""
     options = dict(
         host=host,
         port=port,
         threads=config["server"]["threads"],
-        max_request_body_size=config["server"]["max_body_bytes"],
+        max_request_body_size=config["server"]["max_body_bytes"] + WAITRESS_BODY_SLACK,
         ident="milesahead",
     )
     if config["server"]["trust_proxy_headers"]:
         # Caddy on the same host sets these; without a proxy they would be forgeable.
         options.update(trusted_proxy="127.0.0.1", trusted_proxy_headers={"x-forwarded-proto", "x-forwarded-for"})
-    waitress.serve(app, **options)
+    return options
 
 
 def start_publishing(app):
@@ -558,6 +652,29 @@ def cmd_seed_cards(config):
         print(f"published reader pages: {report}")
 
 
+def cmd_cards_report(config):
+    """Print each card's facts age and its sources' ages, oldest first, for the editor."""
+    conn = store.connect(config["database"]["path"])
+    try:
+        store.migrate(conn)
+        rows = store.cards_report(conn)
+    finally:
+        conn.close()
+    if not rows:
+        print("no cards in the database: run `app.py seed-cards` first")
+        return
+    for row in rows:
+        if row["oldest_age_days"] is None:
+            print(f"  no sources  {row['name']} ({row['slug']}): not checked against any cited source")
+            continue
+        print(
+            f"{row['oldest_age_days']:>5} days  {row['name']} ({row['slug']}):"
+            f" facts checked {row['facts_checked']}, {row['checked_age_days']} days ago"
+        )
+        for source in row["sources"]:
+            print(f"{source['age_days']:>11} days  {source['dated']}  {source['publisher']}: {source['title']}")
+
+
 def cmd_backup(config, dest):
     conn = store.connect(config["database"]["path"])
     try:
@@ -597,7 +714,13 @@ def main(argv=None):
     p.add_argument("--port", type=int, help="port to bind (default: server.port, 8080)")
     commands.add_parser("migrate", help="create or migrate the database schema")
     commands.add_parser("publish", help="re-render every reader page into the public/ directory Caddy serves")
-    commands.add_parser("seed-cards", help="upsert the 41 reference cards from seed-cards/cards.json")
+    commands.add_parser("seed-cards", help="upsert the reference cards from seed-cards/cards.json")
+    commands.add_parser(
+        "cards-report",
+        help="list each card's facts-checked age and its sources' ages, oldest first (what to re-check)",
+        description="For each card in the database: days since its facts were checked, and each source's"
+        " own date (published or updated, else the day it was read) with its age. Oldest first.",
+    )
     p = commands.add_parser("backup", help="write a consistent online copy of the database")
     p.add_argument("dest", help="file to write (replaced atomically)")
     commands.add_parser("hash-password", help="read a password (no echo) and print its bcrypt hash")
@@ -618,6 +741,8 @@ def main(argv=None):
             cmd_publish(config)
         elif args.command == "seed-cards":
             cmd_seed_cards(config)
+        elif args.command == "cards-report":
+            cmd_cards_report(config)
         elif args.command == "backup":
             cmd_backup(config, args.dest)
     except store.CardError as e:

@@ -36,6 +36,7 @@ DEFAULTS = {
         "session_secret": "",
         "session_hours": 12,
         "max_login_failures": 5,
+        "max_password_checks_per_minute": 30,
         "api_token": "",
     },
     "llm": {

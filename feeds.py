@@ -32,6 +32,7 @@ import feedparser
 import requests
 
 import store
+import urls
 
 # --- Sources -----------------------------------------------------------------
 
@@ -76,7 +77,7 @@ def fetch(conn, source, session, timeout, user_agent):
         headers["If-None-Match"] = source["etag"]
     if source["last_modified"]:
         headers["If-Modified-Since"] = source["last_modified"]
-    result = {"status": "ok", "new": 0, "duplicates": 0, "error": ""}
+    result = {"status": "ok", "new": 0, "duplicates": 0, "error": "", "dropped_links": []}
     try:
         response = session.get(source["url"], headers=headers, timeout=timeout)
         if response.status_code == 304:
@@ -94,7 +95,14 @@ def fetch(conn, source, session, timeout, user_agent):
             if parsed.bozo and not parsed.entries:
                 raise FeedError(f"not a feed ({type(parsed.bozo_exception).__name__})")
             items = [normalise(entry, source["site"], hostname(source["url"])) for entry in parsed.entries]
-            result["new"], result["duplicates"] = store_items(conn, source["id"], [i for i in items if i])
+            items = [i for i in items if i]
+            result["new"], result["duplicates"] = store_items(conn, source["id"], items)
+            result["dropped_links"] = [
+                f"{source['url']}: item {i['title'][:60]!r}: link {i['dropped_link'][:100]!r} dropped"
+                " (only http(s) links are kept)"
+                for i in items
+                if "dropped_link" in i
+            ]
     except (requests.RequestException, FeedError) as e:
         result.update(status="error", error=f"{source['url']}: {describe(e)}")
     with store.transaction(conn):
@@ -139,7 +147,12 @@ def content_hash(title, summary):
 
 
 def normalise(entry, site, fallback_site=""):
-    """A feedparser entry as a raw_items row, or None when it has no title."""
+    """A feedparser entry as a raw_items row, or None when it has no title.
+
+    The item's link goes through the one URL policy (urls.py): a feed controls it, and
+    feedparser passes javascript: and data: links through. A refused link leaves the
+    item without one (it is still news) and is named in `dropped_link` for the run record.
+    """
     title = plain_text(entry.get("title"))
     if not title:
         return None
@@ -148,19 +161,23 @@ def normalise(entry, site, fallback_site=""):
         summary = entry["content"][0].get("value", "")
     summary = plain_text(summary)
     link = entry.get("link") or ""
+    url = urls.safe_url(link) or ""
     published = entry.get("published_parsed") or entry.get("updated_parsed")
     published_at = None
     if published:
         stamp = datetime.datetime.fromtimestamp(calendar.timegm(published), datetime.UTC)
         published_at = stamp.replace(microsecond=0).isoformat()
-    return {
-        "site": site or hostname(link) or fallback_site,
-        "url": link,
+    row = {
+        "site": site or hostname(url) or fallback_site,
+        "url": url,
         "title": title[:300],
         "summary": summary[:4000],
         "published_at": published_at,
         "content_hash": content_hash(title, summary),
     }
+    if link and not url:
+        row["dropped_link"] = link
+    return row
 
 
 def store_items(conn, source_id, items):

@@ -34,6 +34,7 @@ from PIL import Image, UnidentifiedImageError
 
 import llm
 import metrics
+import urls
 
 log = logging.getLogger("milesahead.images")
 
@@ -283,8 +284,12 @@ def user_agent(config):
     return f"milesahead-pipeline/1.0 (+{config['site']['base_url']})"
 
 
-def search_all(config, terms):
-    """Every source and term concurrently. Returns (candidates, {source: [outcomes]})."""
+def search_all(config, terms, refused=None):
+    """Every source and term concurrently. Returns (candidates, {source: [outcomes]}).
+
+    URLs an API returned that the one URL policy refuses are described in `refused`.
+    """
+    refused = [] if refused is None else refused
     settings = config["images"]
     limit = settings["per_source"]
     timeout = float(settings["timeout_seconds"])
@@ -317,12 +322,33 @@ def search_all(config, terms):
                 log.warning("image search %s %r failed: %s", source, term, describe(e))
                 found = []
             else:
+                found = [c for c in found if keep_safe_urls(c, refused)]
                 outcome = "ok" if found else "empty"
             outcomes[source].append(outcome)
             metrics.IMAGE_SEARCHES.labels(source=source, outcome=outcome).inc()
             results[(source, term)] = found
     ordered = [results.get((s, t), []) for t in terms for s in SOURCES]
     return select(ordered, limit, settings["max_candidates"]), outcomes
+
+
+def keep_safe_urls(c, refused):
+    """The one URL policy (urls.py) on a candidate, which an image API controls.
+
+    No image without a safe url and thumbnail (False: drop the candidate); a refused
+    page or attribution link is blanked. Each refusal is described in `refused`.
+    """
+    keep = True
+    for holder, field in ((c, "url"), (c, "thumb"), (c, "page"), (c["attribution"], "link")):
+        value = holder.get(field)
+        if not value:
+            continue
+        holder[field] = urls.safe_url(value) or ""
+        if not holder[field]:
+            refused.append(
+                f"{c['source']} image {c['id']}: {field} {str(value)[:100]!r} dropped (only http(s) is kept)"
+            )
+            keep = keep and field not in ("url", "thumb")
+    return keep
 
 
 def select(result_lists, per_source, max_candidates):
@@ -418,8 +444,12 @@ def parse_scores(text):
     if isinstance(entries, dict):
         entries = [{"id": k, "score": v} for k, v in entries.items()]
     for entry in entries if isinstance(entries, list) else []:
-        if isinstance(entry, dict) and isinstance(entry.get("score"), (int, float)):
-            scores[str(entry.get("id"))] = min(10.0, max(1.0, float(entry["score"])))
+        if not isinstance(entry, dict):
+            continue
+        try:
+            scores[str(entry.get("id"))] = llm.parse_score(entry.get("score"))
+        except ValueError:
+            continue  # one unreadable entry leaves that candidate unscored
     if not scores:
         raise ValueError("no scores")
     return scores
@@ -427,10 +457,7 @@ def parse_scores(text):
 
 def parse_vision(text):
     data = llm.find_json_object(text)
-    score = data.get("score")
-    if isinstance(score, bool) or not isinstance(score, (int, float)):
-        raise ValueError("no numeric score")
-    return min(10.0, max(1.0, float(score))), str(data.get("reason") or "")[:200]
+    return llm.parse_score(data.get("score")), str(data.get("reason") or "")[:200]
 
 
 def score_metadata(client, article, candidates):
@@ -483,13 +510,15 @@ def find_image(config, client, article):
     """Search, score in two phases, choose. Returns a dict:
 
     {"fields": article fields to store (empty when no image), "candidates": what was weighed,
-     "outcomes": per-source search outcomes, "note": why there is or is no image}
+     "outcomes": per-source search outcomes, "note": why there is or is no image,
+     "refused": URLs from the APIs that the URL policy dropped}
     """
     settings = config["images"]
     terms = query_terms(article["title"], article.get("tldr", ""))
-    candidates, outcomes = search_all(config, terms)
+    refused = []
+    candidates, outcomes = search_all(config, terms, refused)
     metrics.IMAGE_CANDIDATES.observe(len(candidates))
-    result = {"fields": {}, "candidates": [], "outcomes": outcomes, "terms": terms}
+    result = {"fields": {}, "candidates": [], "outcomes": outcomes, "terms": terms, "refused": refused}
     if not candidates:
         result["note"] = "no candidates found"
         return result

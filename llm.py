@@ -204,3 +204,24 @@ def find_json_object(text):
         if isinstance(value, dict):
             return value
     raise ValueError("no JSON object in the reply")
+
+
+SCORE = re.compile(r"^\s*(?:score\s*[:=]?\s*)?(\d+(?:\.\d+)?)\s*(?:/\s*10)?\s*$", re.IGNORECASE)
+
+
+def parse_score(value):
+    """A 1-10 score from what models write for one: 8, "8", 8.0, "8/10", "score: 8"; clamped.
+
+    The one reader of scores for every model reply (critic, image metadata, vision), so a
+    reply one of them accepts is never refused by another. ValueError when there is no score.
+    """
+    if isinstance(value, bool):
+        raise ValueError("no numeric score")
+    if isinstance(value, str):
+        match = SCORE.match(value)
+        if not match:
+            raise ValueError(f"no numeric score in {value[:40]!r}")
+        value = float(match.group(1))
+    if not isinstance(value, (int, float)) or value != value:  # NaN is no score
+        raise ValueError("no numeric score")
+    return min(10.0, max(1.0, float(value)))

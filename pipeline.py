@@ -141,15 +141,18 @@ class RunLock:
 class Run:
     """One pipeline_runs row: stage timings, counts and errors, saved as they happen."""
 
-    def __init__(self, conn, run_id):
+    def __init__(self, conn, run_id, before):
         self.conn = conn
         self.id = run_id
         self.stages = {}
         self.counts = Counter()
         self.errors = []
+        self.before = before  # this process's run metrics when the run began
+        self.saved = {}  # what this run has added to metric_totals so far
 
     @classmethod
     def start(cls, conn, trigger):
+        before = metrics.run_samples()
         with store.transaction(conn):
             stale = conn.execute("SELECT id, errors FROM pipeline_runs WHERE status = 'running'").fetchall()
             for row in stale:
@@ -163,7 +166,7 @@ class Run:
             ).lastrowid
         if stale:
             metrics.PIPELINE_RUNS.labels(outcome="interrupted").inc(len(stale))
-        return cls(conn, run_id)
+        return cls(conn, run_id, before)
 
     @contextlib.contextmanager
     def stage(self, name):
@@ -189,14 +192,19 @@ class Run:
         if status:
             sets += ", status = ?, finished_at = ?"
             values += [status, store.now()]
+        counted = metrics.counted_since(self.before)
+        increments = {key: value - self.saved.get(key, 0) for key, value in counted.items()}
         with store.transaction(self.conn):
             # `sets` is one of two literals above
             self.conn.execute(f"UPDATE pipeline_runs SET {sets} WHERE id = ?", [*values, self.id])  # noqa: S608
+            # in the same transaction, so /metrics never counts a stage twice or loses one
+            store.add_metric_totals(self.conn, {key: n for key, n in increments.items() if n})
+        self.saved = counted
 
     def finish(self, status=None):
         status = status or ("partial" if self.errors else "ok")
-        self.save(status)
         metrics.PIPELINE_RUNS.labels(outcome=status).inc()
+        self.save(status)
         return status
 
 
@@ -214,6 +222,8 @@ def fetch_feeds(conn, config, run):
         run.count("items_duplicate", result["duplicates"])
         if result["error"]:
             run.error(f"feed {result['error']}")
+        for message in result["dropped_links"]:  # a feed's link that is not http(s): said, never stored
+            run.error(f"feed {message}")
 
 
 def stories_to_write(conn, limit):
@@ -236,10 +246,12 @@ def write_story(conn, config, client, run, cluster_id):
     label = f"story {cluster_id} ({story['title'][:60]})"
     with run.stage("generate"):
         article = writer.write_article(client, story)
+        refused = list(article["refused_links"])  # links the model wrote that urls.safe_url refused
         verdict = writer.critique(client, story, article)
         if verdict["issues"]:
             try:
                 revised = writer.revise_article(client, story, article, verdict["issues"])
+                refused += revised["refused_links"]
                 second = writer.critique(client, story, revised)
             except llm.LLMError as e:
                 run.error(f"{label}: revision skipped, keeping the first version: {e}")
@@ -255,6 +267,7 @@ def write_story(conn, config, client, run, cluster_id):
             else:
                 article["key_details"] = article["key_details"] or extra["key_details"]
                 article["links"] = article["links"] or extra["links"]
+                refused += extra["refused_links"]
         try:
             take = writer.persona_take(client, config["site"]["persona_name"], article)
         except llm.LLMError as e:
@@ -262,6 +275,11 @@ def write_story(conn, config, client, run, cluster_id):
             take = ""
     with run.stage("image"):
         found = images.find_image(config, client, article)
+    # URLs from the model or the image APIs that urls.safe_url refused: said, never stored
+    for url in refused:
+        run.error(f"{label}: the model's link {url!r} dropped (only http(s) is kept)")
+    for message in found["refused"]:
+        run.error(f"{label}: {message}")
     run.count("images_found" if found["fields"] else "images_none")
     sources = [{"title": i["title"], "url": i["url"], "site": i["site"]} for i in story["items"]]
     article_id = store.insert_article(
@@ -327,6 +345,10 @@ def revise_requested(conn, config, client, run):
         article = store.get_article(conn, row["id"])
         try:
             revised = writer.revise_for_editor(client, persona, article, article["feedback"])
+            for url in revised["refused_links"]:
+                run.error(
+                    f"revision of article {article['id']}: the model's link {url!r} dropped (only http(s) is kept)"
+                )
             verdict = writer.critique_revision(client, {**article, **revised})
             fields = {
                 "title": revised["title"],

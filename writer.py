@@ -16,13 +16,14 @@ Article (tasks write_article, revise_article, revise_for_editor): one JSON objec
 Read tolerantly: fences, chatter and <think> blocks around the object are
 ignored; `body`/`body_markdown` are accepted for `body_html` (plain text becomes
 paragraphs); key_details may be [[l, v]], [{"label", "value"}] or {"l": "v"};
-links may be bare URLs; only http(s) links are kept. A reply without a title or
-a body is unusable. Sources are never taken from the model: an article's
-sources are the feed items it was written from.
+links may be bare URLs; only links the one URL policy keeps (urls.safe_url) are
+kept, and the refused ones are listed in `refused_links` for the run record. A
+reply without a title or a body is unusable. Sources are never taken from the
+model: an article's sources are the feed items it was written from.
 
 Critique (task critique_article): {"score": 1-10, "issues": ["...", ...]}; the
-score may arrive as "7" or "7/10" and is clamped to 1-10; no issues means
-publishable as is.
+score is read by llm.parse_score (7, "7", 7.0, "7/10", "score: 7"; clamped to
+1-10) like every model's score; no issues means publishable as is.
 
 Details (task fill_details): {"key_details": [...], "links": [...]} as above.
 Take (task persona_take): plain text, 2-3 sentences.
@@ -36,6 +37,7 @@ import json
 import re
 
 import llm
+import urls
 
 # --- Reading replies ---------------------------------------------------------
 
@@ -59,8 +61,8 @@ def parse_article(text):
         "tldr": clean_text(data.get("tldr") or data.get("summary"))[:600],
         "key_details": parse_details(data.get("key_details")),
         "body_html": body if "<" in body else text_to_html(body),
-        "links": parse_links(data.get("links")),
     }
+    article["links"], article["refused_links"] = parse_links(data.get("links"))
     if clean_text(data.get("persona_take")):
         article["persona_take"] = clean_text(data.get("persona_take"))
     return article
@@ -68,19 +70,14 @@ def parse_article(text):
 
 def parse_critique(text):
     data = llm.find_json_object(text)
-    score = data.get("score")
-    if isinstance(score, str):
-        match = re.match(r"\s*(\d+(?:\.\d+)?)", score)
-        score = float(match.group(1)) if match else None
-    if isinstance(score, bool) or not isinstance(score, (int, float)):
-        raise ValueError("no numeric score")
+    score = llm.parse_score(data.get("score"))
     issues = data.get("issues") or []
     if isinstance(issues, str):
         issues = [issues]
     if not isinstance(issues, list):
         raise ValueError("issues is not a list")
     issues = [clean_text(i if isinstance(i, str) else json.dumps(i)) for i in issues]
-    return {"score": min(10.0, max(1.0, float(score))), "issues": [i for i in issues if i]}
+    return {"score": score, "issues": [i for i in issues if i]}
 
 
 def parse_details(value):
@@ -99,16 +96,19 @@ def parse_details(value):
 
 
 def parse_links(value):
-    links = []
+    """(links kept, URLs refused): a model's link is outside data like a feed's."""
+    links, refused = [], []
     for entry in value if isinstance(value, list) else []:
         if isinstance(entry, str):
             entry = {"url": entry}
         if not isinstance(entry, dict):
             continue
-        url = clean_text(entry.get("url"))
-        if re.match(r"https?://[^\s]+$", url):
-            links.append({"title": clean_text(entry.get("title")) or url, "url": url})
-    return links[:10]
+        url = urls.safe_url(entry.get("url"))
+        if url is None:
+            refused.append(str(entry.get("url"))[:100])
+            continue
+        links.append({"title": clean_text(entry.get("title")) or url, "url": url})
+    return links[:10], refused
 
 
 def parse_take(text):
@@ -242,7 +242,8 @@ def fill_details(client, story, article):
 
     def parse(text):
         data = llm.find_json_object(text)
-        return {"key_details": parse_details(data.get("key_details")), "links": parse_links(data.get("links"))}
+        links, refused = parse_links(data.get("links"))
+        return {"key_details": parse_details(data.get("key_details")), "links": links, "refused_links": refused}
 
     return ask(client, "generator", system, user, parse)
 

@@ -208,7 +208,7 @@ def test_seeding_cards_republishes_the_card_pages(tmp_path):
         assert result.returncode == 0, result.stderr
         return result.stdout
 
-    assert "published reader pages" in run("seed-cards")  # 41 inserted: the card pages appear
+    assert "published reader pages" in run("seed-cards")  # every card inserted: the card pages appear
     public = data / "data" / "public"
     page = public / "cards" / "chase-sapphire-reserve.html"
     assert page.exists()

@@ -1,7 +1,9 @@
 """News feeds: RSS 2.0 and Atom 1.0 documents with ETag / Last-Modified and 304s.
 
 `feeds[name] = {"kind": "rss"|"atom", "site": host, "items": [...]}` serves
-GET /<name>.xml; each item is {"title", "link", "summary", "published": datetime}.
+GET /<name>.xml; each item is {"title", "link", "summary", "published": datetime}, and
+may carry "link_xml": the link exactly as written into the document (character
+references such as `jav&#9;ascript:` that the XML parser, not the feed, turns into text).
 The ETag is a hash of the document, so it changes exactly when the content does;
 If-None-Match or If-Modified-Since that match get a bodiless 304. A feed may set
 "status" (an HTTP error to answer with), "delay" (seconds before answering) or
@@ -60,8 +62,8 @@ def render(name, feed):
     site = feed["site"]
     if feed["kind"] == "rss":
         items = "".join(
-            f"<item><title>{escape(i['title'])}</title><link>{escape(i['link'])}</link>"
-            f"<guid>{escape(i['link'])}</guid><description>{escape(i['summary'])}</description>"
+            f"<item><title>{escape(i['title'])}</title><link>{link_xml(i)}</link>"
+            f"<guid>{link_xml(i)}</guid><description>{escape(i['summary'])}</description>"
             f"<pubDate>{email.utils.format_datetime(i['published'])}</pubDate></item>"
             for i in feed["items"]
         )
@@ -71,8 +73,8 @@ def render(name, feed):
             f"{items}</channel></rss>"
         )
     entries = "".join(
-        f'<entry><title>{escape(i["title"])}</title><link rel="alternate" href="{escape(i["link"])}"/>'
-        f"<id>{escape(i['link'])}</id><updated>{i['published'].isoformat()}</updated>"
+        f'<entry><title>{escape(i["title"])}</title><link rel="alternate" href="{link_xml(i)}"/>'
+        f"<id>{link_xml(i)}</id><updated>{i['published'].isoformat()}</updated>"
         f'<summary type="html">{escape(i["summary"])}</summary></entry>'
         for i in feed["items"]
     )
@@ -82,6 +84,10 @@ def render(name, feed):
         f"<title>{escape(name)}</title><id>https://{site}/</id><updated>{updated.isoformat()}</updated>"
         f'<link rel="alternate" href="https://{site}/"/>{entries}</feed>'
     )
+
+
+def link_xml(item):
+    return item.get("link_xml") or escape(item["link"], {'"': "&quot;"})
 
 
 def item(site, slug, title, summary, hours_ago=2):

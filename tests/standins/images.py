@@ -23,7 +23,9 @@
 
 Every server also serves its photos' files at /img/<id>.jpg. A photo is
 {"id", "title", "color"} plus optionally "kind": "html" (a web page, not an
-image) or "huge" (streams without a Content-Length, far past any cap).
+image) or "huge" (streams without a Content-Length, far past any cap), and
+"page" / "file": the URLs the API gives for the photo's page (its attribution
+link) and for the image itself, in place of the usual ones (a hostile API's links).
 `delay` slows every search; `status` makes every search fail with that code.
 """
 
@@ -56,7 +58,10 @@ class ImageAPIStandin(Standin):
         self.searches = []
 
     def img(self, photo):
-        return f"{self.url}/img/{photo['id']}.jpg"
+        return photo.get("file") or f"{self.url}/img/{photo['id']}.jpg"
+
+    def page(self, photo, usual):
+        return photo.get("page", usual)
 
     def handle(self, handler, request):
         if request["path"].startswith("/img/"):
@@ -115,7 +120,7 @@ class Unsplash(ImageAPIStandin):
                 "urls": {k: self.img(p) for k in ("raw", "full", "regular", "small", "thumb")},
                 "links": {
                     "self": f"{self.url}/photos/{p['id']}",
-                    "html": f"https://unsplash.example/photos/{p['id']}",
+                    "html": self.page(p, f"https://unsplash.example/photos/{p['id']}"),
                     "download": self.img(p),
                     "download_location": f"{self.url}/download/{p['id']}",
                 },
@@ -144,7 +149,7 @@ class Pexels(ImageAPIStandin):
                 "id": p["id"],
                 "width": 640,
                 "height": 427,
-                "url": f"https://pexels.example/photo/{p['id']}/",
+                "url": self.page(p, f"https://pexels.example/photo/{p['id']}/"),
                 "photographer": p.get("author", "Ben Shooter"),
                 "photographer_url": "https://pexels.example/@ben",
                 "avg_color": "#777777",
@@ -170,7 +175,7 @@ class Pixabay(ImageAPIStandin):
         hits = [
             {
                 "id": p["id"],
-                "pageURL": f"https://pixabay.example/photos/{p['id']}/",
+                "pageURL": self.page(p, f"https://pixabay.example/photos/{p['id']}/"),
                 "type": "photo",
                 "tags": p.get("tags", p["title"].lower().replace(" ", ", ")),
                 "previewURL": self.img(p),
@@ -197,7 +202,7 @@ class Openverse(ImageAPIStandin):
                 "id": f"ov-{p['id']}",
                 "title": p["title"],
                 "indexed_on": "2025-01-01T00:00:00Z",
-                "foreign_landing_url": f"https://www.flickr.example/photos/{p['id']}",
+                "foreign_landing_url": self.page(p, f"https://www.flickr.example/photos/{p['id']}"),
                 "url": self.img(p),
                 "creator": p.get("author", "Dee Flickr"),
                 "creator_url": "https://www.flickr.example/people/dee",
@@ -240,7 +245,7 @@ class Wikimedia(ImageAPIStandin):
                 "imageinfo": [
                     {
                         "url": self.img(p),
-                        "descriptionurl": f"https://commons.wikimedia.example/wiki/File:{p['id']}.jpg",
+                        "descriptionurl": self.page(p, f"https://commons.wikimedia.example/wiki/File:{p['id']}.jpg"),
                         "thumburl": self.img(p),
                         "thumbwidth": 1024,
                         "mime": p.get("mime", "image/jpeg"),
