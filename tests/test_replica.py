@@ -16,9 +16,11 @@ from pathlib import Path
 
 import jinja2
 import pytest
+import webtest
 import yaml
 from replica_support import LITESTREAM, S3Server, litestream_env
 
+import app as milesahead
 import store
 from infra import release, secrets
 from infra.tasks import TEMPLATES
@@ -286,7 +288,7 @@ def test_the_nightly_check_restores_the_replica_and_counts_rows(tmp_path, replic
     assert "writes: 25 rows in the restored copy, 25 live" in result.stdout
     verified = json.loads((replicating.db.parent / "replica-verified.json").read_text())
     assert verified["ok"] is True and verified["lag_seconds"] == 0
-    assert time.time() - verified["verified_at"] < 300  # what monitoring alerts on
+    assert verified["last_ok_at"] == verified["verified_at"] > time.time() - 300  # what monitoring alerts on
     assert verified["rows"]["writes"] == {"replica": 25, "live": 25}
     assert list((tmp_path / "backups").iterdir()) == []  # the temp copy is gone
     status = replica_py(replicating, tmp_path, "status").stdout
@@ -307,7 +309,8 @@ def test_the_backup_script_fails_when_the_replica_is_stale(tmp_path, replicating
     assert "replica: FAILED: stale: the replica is" in result.stderr
     assert "writes: 5 rows in the restored copy, 10 live" in result.stderr
     assert "replica check FAILED" in result.stderr
-    assert json.loads((replicating.db.parent / "replica-verified.json").read_text())["ok"] is False
+    failed = json.loads((replicating.db.parent / "replica-verified.json").read_text())
+    assert failed["ok"] is False and failed["last_ok_at"] is None
     assert list((tmp_path / "backups" / "daily").glob("milesahead-*.db.gz"))  # the local copy still made it
 
 
@@ -316,3 +319,15 @@ def test_without_a_replica_the_checks_say_so_and_pass(tmp_path):
     for command in ("status", "verify"):
         result = subprocess.run([sys.executable, str(REPLICA_PY), command], env=env, capture_output=True, text=True)
         assert result.returncode == 0 and "replica: off" in result.stdout
+
+
+def test_the_apps_metrics_show_the_last_replica_check(config, tmp_path):
+    client = webtest.TestApp(milesahead.create_app(config))
+    never = client.get("/metrics").text
+    assert "milesahead_replica_verified_timestamp_seconds 0.0" in never
+    assert "milesahead_replica_check_ok 0.0" in never
+    result = {"verified_at": 1796120000.0, "ok": True, "last_ok_at": 1796120000.0, "lag_seconds": 0.0}
+    (Path(config["database"]["path"]).parent / "replica-verified.json").write_text(json.dumps(result))
+    checked = client.get("/metrics").text
+    assert "milesahead_replica_verified_timestamp_seconds 1.79612e+09" in checked
+    assert "milesahead_replica_check_ok 1.0" in checked

@@ -9,8 +9,9 @@
 
 `verify` (run nightly by backup.sh) writes its result to data/replica-verified.json,
 which the app and monitoring can read: `verified_at` (unix seconds) is the last
-time the replica was proven to restore, `ok`, `lag_seconds`, `replica_txid`,
-`rows`. With no litestream.yml (replication off) both commands say so and exit 0.
+time the replica was checked, `ok`, `last_ok_at` (the last time it passed),
+`lag_seconds`, `replica_txid`, `rows`; the app's /metrics exports it as
+milesahead_replica_verified_timestamp_seconds and milesahead_replica_check_ok. With no litestream.yml (replication off) both commands say so and exit 0.
 Standard library only: it runs on the server with the system python3.
 """
 
@@ -193,6 +194,11 @@ def cmd_verify(args):
         print("replica: off (no litestream.yml): nothing to verify")
         return 0
     result = verify(args.max_lag_minutes * 60)
+    try:
+        previous = json.loads(RESULT.read_text()).get("last_ok_at")
+    except (OSError, ValueError, AttributeError):
+        previous = None
+    result["last_ok_at"] = result["verified_at"] if result["ok"] else previous
     tmp = RESULT.with_name(f".{RESULT.name}.tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n")
     tmp.replace(RESULT)
