@@ -36,7 +36,7 @@ def render_litestream(environ, db):
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined)
     return env.get_template("litestream.yml.j2").render(
         s=secrets.values(environ), db=str(db), app_user="milesahead",
-        sync_interval="1s", snapshot_interval="24h", retention="168h",
+        sync_interval="1s", snapshot_interval="24h", retention="168h", compaction_interval="10m",
     )  # fmt: skip
 
 

@@ -49,6 +49,7 @@ def litestream():
         app_user=d.app_user,
         sync_interval=d.replica_sync_interval,
         snapshot_interval=d.replica_snapshot_interval,
+        compaction_interval=d.replica_compaction_interval,
         retention=d.replica_retention,
     )
     unit = files.template(
