@@ -182,6 +182,16 @@ def load_secret(config):
         return configured.encode()
     folder = os.path.dirname(os.path.abspath(config["database"]["path"]))
     path = os.path.join(folder, "session_secret")
+    try:
+        return read_or_make_secret(folder, path)
+    except OSError as e:
+        raise site.CommandError(
+            f"{path}: cannot read or create the session secret ({e.strerror}); make {folder} writable "
+            "by this user, or set admin.session_secret"
+        ) from None
+
+
+def read_or_make_secret(folder, path):
     os.makedirs(folder, exist_ok=True)
     for _ in range(20):
         try:
@@ -198,7 +208,7 @@ def load_secret(config):
         if len(secret) >= 32:
             return secret
         time.sleep(0.05)  # another process is between creating and writing it
-    raise RuntimeError(f"{path}: session secret file is empty or too short; delete it to have a new one made")
+    raise site.CommandError(f"{path}: session secret file is empty or too short; delete it to have a new one made")
 
 
 def desk():
@@ -559,7 +569,7 @@ def preview(article_id):
     article = load_article(article_id)
     body = site.render_article(article)
     private_headers(frame="SAMEORIGIN")
-    response.set_header("Content-Security-Policy", "frame-ancestors 'self'")
+    response.set_header("Content-Security-Policy", site.PREVIEW_CSP)
     return body
 
 

@@ -1,6 +1,6 @@
 """milesahead: the web app (Bottle on waitress) and its command line.
 
-Sections, top to bottom: release and app factory, per-request database,
+Sections, top to bottom: release and app factory, security headers, per-request database,
 page rendering, reader pages, feeds, JSON API, health and metrics, errors, CLI.
 Only `approved` articles ever reach a reader URL; every reader query goes
 through store.list_published / store.get_published_article.
@@ -8,12 +8,15 @@ through store.list_published / store.get_published_article.
 
 import argparse
 import datetime
+import errno
 import getpass
 import hashlib
 import html
 import json
 import logging
 import os
+import socket
+import sqlite3
 import sys
 import threading
 import xml.etree.ElementTree as ET
@@ -76,7 +79,7 @@ def create_app(config):
         app.route(path, "GET", callback)
     for code in (400, 401, 403, 404, 405, 409, 413, 429, 500, 503):
         app.error(code)(error_page)
-    app.wsgi = metrics.instrument(app.wsgi)
+    app.wsgi = with_security_headers(metrics.instrument(app.wsgi))
 
     import admin  # the editorial desk adds its routes to the same app
 
@@ -90,6 +93,63 @@ def cfg():
 
 def publisher(app=None):
     return (app or request.app).config["milesahead.publisher"]
+
+
+# --- Security headers --------------------------------------------------------
+# Sent by the app on every answer, so `make run` and the tests see what production
+# sends; Caddy's site (infra/templates/site.caddy.j2) sends the same for the files it
+# serves itself and keeps the app's own (tests/test_caddy_site.py holds the two equal).
+
+# Reader pages carry no script at all, and load only their own stylesheet and images.
+READER_CSP = (
+    "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self' https: http: data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+# The desk: only its own scripts, styles and forms; it frames only its own preview.
+DESK_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: http: data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+# The desk's preview of a reader page: framed by the desk alone, and sandboxed even when
+# opened on its own (an opaque origin: nothing in it could read the desk's session).
+PREVIEW_CSP = READER_CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'") + "; sandbox"
+SECURITY_HEADERS = [
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+]
+
+
+def is_desk_path(path):
+    return path in ("/admin", "/api/admin") or path.startswith(("/admin/", "/api/admin/"))
+
+
+def with_security_headers(wsgi):
+    """Add the security headers a handler did not set itself (the desk's preview sets its own).
+
+    A WSGI wrapper, like metrics.instrument, so the 500 of an unhandled exception gets
+    them too (Bottle's hooks run before it replaces the response).
+    """
+
+    def secured(environ, start_response):
+        wanted = [("Content-Security-Policy", READER_CSP), *SECURITY_HEADERS]
+        if is_desk_path(environ.get("PATH_INFO", "")):
+            # A desk URL names drafts: it never goes to another site as a referrer.
+            wanted = [("Content-Security-Policy", DESK_CSP), ("Referrer-Policy", "same-origin"), *SECURITY_HEADERS]
+
+        def add_missing(status, headers, exc_info=None):
+            present = {name.lower() for name, _value in headers}
+            for name, value in wanted:
+                if name.lower() not in present:
+                    headers = [*headers, (name, value)]
+                    present.add(name.lower())
+            return start_response(status, headers, exc_info)
+
+        return wsgi(environ, add_missing)
+
+    return secured
 
 
 # --- Per-request database ----------------------------------------------------
@@ -299,29 +359,35 @@ def atom_feed():
     """Atom 1.0 (RFC 4287): feed id/title/updated/link, each entry id/title/updated/link."""
     articles = store.list_published(db(), limit=50)
     site = cfg()["site"]
-    ET.register_namespace("", ATOM)
-    feed = ET.Element(f"{{{ATOM}}}feed")
-    ET.SubElement(feed, f"{{{ATOM}}}title").text = site["title"]
-    ET.SubElement(feed, f"{{{ATOM}}}subtitle").text = site["description"]
-    ET.SubElement(feed, f"{{{ATOM}}}id").text = absolute_url("/")
-    ET.SubElement(feed, f"{{{ATOM}}}link", href=absolute_url("/feed.xml"), rel="self")
-    ET.SubElement(feed, f"{{{ATOM}}}link", href=absolute_url("/"), rel="alternate")
+    feed = ET.Element("feed", xmlns=ATOM)
+    ET.SubElement(feed, "title").text = site["title"]
+    ET.SubElement(feed, "subtitle").text = site["description"]
+    ET.SubElement(feed, "id").text = absolute_url("/")
+    ET.SubElement(feed, "link", href=absolute_url("/feed.xml"), rel="self")
+    ET.SubElement(feed, "link", href=absolute_url("/"), rel="alternate")
     updated = articles[0]["published_at"] if articles else "2026-01-01T00:00:00+00:00"
-    ET.SubElement(feed, f"{{{ATOM}}}updated").text = updated
-    author = ET.SubElement(feed, f"{{{ATOM}}}author")
-    ET.SubElement(author, f"{{{ATOM}}}name").text = site["title"]
+    ET.SubElement(feed, "updated").text = updated
+    author = ET.SubElement(feed, "author")
+    ET.SubElement(author, "name").text = site["title"]
     for article in articles:
         url = absolute_url(f"/articles/{article['slug']}")
-        entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
-        ET.SubElement(entry, f"{{{ATOM}}}title").text = article["title"]
-        ET.SubElement(entry, f"{{{ATOM}}}id").text = url
-        ET.SubElement(entry, f"{{{ATOM}}}link", href=url, rel="alternate")
-        ET.SubElement(entry, f"{{{ATOM}}}updated").text = article["updated_at"]
-        ET.SubElement(entry, f"{{{ATOM}}}published").text = article["published_at"]
-        ET.SubElement(entry, f"{{{ATOM}}}summary").text = article["tldr"]
-        ET.SubElement(entry, f"{{{ATOM}}}category", term=article["type"])
+        entry = ET.SubElement(feed, "entry")
+        ET.SubElement(entry, "title").text = article["title"]
+        ET.SubElement(entry, "id").text = url
+        ET.SubElement(entry, "link", href=url, rel="alternate")
+        ET.SubElement(entry, "updated").text = article["updated_at"]
+        ET.SubElement(entry, "published").text = article["published_at"]
+        ET.SubElement(entry, "summary").text = article["tldr"]
+        ET.SubElement(entry, "category", term=article["type"])
     response.content_type = "application/atom+xml; charset=utf-8"
-    return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+    return xml_document(feed)
+
+
+def xml_document(root):
+    """The document's bytes. Its namespace is the root's own xmlns attribute, never named
+    process-wide (ET.register_namespace): concurrent requests for the other document
+    renamed this one's elements to `ns0:`, so its bytes and ETag changed with its data not."""
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
 SITEMAP = "http://www.sitemaps.org/schemas/sitemap/0.9"
@@ -329,14 +395,13 @@ SITEMAP = "http://www.sitemaps.org/schemas/sitemap/0.9"
 
 def sitemap():
     conn = db()
-    ET.register_namespace("", SITEMAP)
-    urlset = ET.Element(f"{{{SITEMAP}}}urlset")
+    urlset = ET.Element("urlset", xmlns=SITEMAP)
 
     def add(path, lastmod=None):
-        url = ET.SubElement(urlset, f"{{{SITEMAP}}}url")
-        ET.SubElement(url, f"{{{SITEMAP}}}loc").text = absolute_url(path)
+        url = ET.SubElement(urlset, "url")
+        ET.SubElement(url, "loc").text = absolute_url(path)
         if lastmod:
-            ET.SubElement(url, f"{{{SITEMAP}}}lastmod").text = lastmod[:10]
+            ET.SubElement(url, "lastmod").text = lastmod[:10]
 
     for path in ("/", "/deals", "/news", "/cards"):
         add(path)
@@ -345,7 +410,7 @@ def sitemap():
     for article in store.list_published(conn, limit=5000):
         add(f"/articles/{article['slug']}", article["updated_at"])
     response.content_type = "application/xml; charset=utf-8"
-    return ET.tostring(urlset, encoding="utf-8", xml_declaration=True)
+    return xml_document(urlset)
 
 
 def robots():
@@ -414,7 +479,7 @@ def public_card(card):
         first_year_fee_usd=card["first_year_fee_usd"],
         fee_tiers=card["fee_tiers"],
         fee=store.fee_label(card),
-        facts_checked=card["facts_checked"],
+        facts_checked=card["facts_checked"] or None,
         sources=[dict(s, url=urls.safe_url(s["url"])) for s in card["sources"] if urls.is_safe_url(s["url"])],
         verdict=card["verdict"],
         keywords=card["keywords"],
@@ -549,6 +614,8 @@ ERROR_TITLES = {
 def error_page(error):
     """Every error is a page (or JSON under /api), never a traceback."""
     code = error.status_code
+    if "Cache-Control" not in response.headers:  # a missing page must not be cached as if it existed
+        response.set_header("Cache-Control", "no-store")
     message = error.body if isinstance(error.body, str) and code != 500 else ""
     if code == 500:
         message = "The error has been logged. Please try again in a moment."
@@ -564,18 +631,49 @@ def error_page(error):
 # --- Command line ------------------------------------------------------------
 
 
-def serve(config, host=None, port=None):
-    import waitress
+class CommandError(Exception):
+    """An operational problem the operator must fix; main() prints it as one line."""
 
+
+def serve(config, host=None, port=None):
+    """Bind first, then publish: a second `serve` on the same data fails at the port
+    before it has touched public/ (nothing is published by a process not serving)."""
     # stderr goes to the journal under systemd; the pipeline and the desk log through this
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_app(config)
     host = host or config["server"]["host"]
     port = port or config["server"]["port"]
+    server = listen(app, config, host, port)
+    try:
+        publisher(app).check()
+    except publish.PublishError:
+        server.close()
+        raise
     print(f"milesahead {app.config['milesahead.release']} on http://{host}:{port}/", flush=True)
     pipeline.start_scheduler(config)  # the in-process schedule; off unless pipeline.schedule_minutes
     start_publishing(app)
-    waitress.serve(app, **server_options(config, host, port))
+    server.run()
+
+
+def listen(app, config, host, port):
+    """waitress's server, bound to host:port, or a CommandError saying why it cannot be."""
+    import waitress.server
+
+    try:  # waitress resolves it too, but says only "Invalid host/port specified"
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise CommandError(
+            f"cannot resolve host {host!r} ({e.strerror}); set server.host or --host to an address of this machine"
+        ) from None
+    try:
+        return waitress.server.create_server(app, **server_options(config, host, port))
+    except OSError as e:
+        hint = {
+            errno.EADDRINUSE: "is another `serve` running? Stop it, or choose server.port or --port",
+            errno.EADDRNOTAVAIL: "that address is not on this machine; set server.host or --host",
+            errno.EACCES: "ports below 1024 need privileges; choose server.port or --port above 1023",
+        }.get(e.errno, "check server.host and server.port")
+        raise CommandError(f"cannot listen on {host}:{port}: {e.strerror}; {hint}") from None
 
 
 # waitress answers a body at or over its own cap in plain text, before the app sees it.
@@ -672,13 +770,20 @@ def cmd_cards_report(config):
             f" facts checked {row['facts_checked']}, {row['checked_age_days']} days ago"
         )
         for source in row["sources"]:
-            print(f"{source['age_days']:>11} days  {source['dated']}  {source['publisher']}: {source['title']}")
+            when = f"undated, read {source['read']}" if source["undated"] else source["dated"]
+            print(f"{source['age_days']:>11} days  {when}  {source['publisher']}: {source['title']}")
 
 
 def cmd_backup(config, dest):
     conn = store.connect(config["database"]["path"])
     try:
         path = store.backup(conn, dest)
+    except OSError as e:
+        raise CommandError(
+            f"cannot write the backup to {dest} ({e.strerror}); choose a path this user can write"
+        ) from None
+    except sqlite3.Error as e:
+        raise CommandError(f"cannot write the backup to {dest} ({e}); choose a path this user can write") from None
     finally:
         conn.close()
     print(f"backup written to {path} (integrity ok)")
@@ -701,6 +806,13 @@ def cmd_hash_password():
     print(bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode())
 
 
+def port_number(text):
+    """--port: a TCP port, checked as server.port is."""
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port between 1 and 65535")
+    return int(text)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="app.py",
@@ -711,7 +823,7 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = commands.add_parser("serve", help="migrate, then serve the site with waitress")
     p.add_argument("--host", help="address to bind (default: server.host, 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port to bind (default: server.port, 8080)")
+    p.add_argument("--port", type=port_number, help="port to bind, 1-65535 (default: server.port, 8080)")
     commands.add_parser("migrate", help="create or migrate the database schema")
     commands.add_parser("publish", help="re-render every reader page into the public/ directory Caddy serves")
     commands.add_parser("seed-cards", help="upsert the reference cards from seed-cards/cards.json")
@@ -749,6 +861,13 @@ def main(argv=None):
         raise SystemExit(f"seed error: {e}") from None
     except publish.PublishError as e:
         raise SystemExit(f"publish error: {e}") from None
+    except store.DatabaseError as e:
+        raise SystemExit(f"database error: {e}") from None
+    except sqlite3.Error as e:  # opened, then refused a read or write (read-only file, full disk)
+        path = config["database"]["path"]
+        raise SystemExit(f"database error: {path}: {e}; {store.USABLE_DATABASE}") from None
+    except CommandError as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 if __name__ == "__main__":

@@ -3,8 +3,11 @@
 Sections: sources, fetching, normalising and storing, stories (clustering).
 
 Fetching is a conditional GET (If-None-Match / If-Modified-Since from the last
-reply) with a timeout; a 304 costs nothing. feedparser reads RSS and Atom from
-the bytes we fetched, so the timeout and headers stay ours.
+reply) with a total deadline (outside.py); a 304 costs nothing. feedparser reads
+RSS and Atom from the bytes we fetched, so the deadline and headers stay ours.
+The validators are saved only when the whole document parsed: a feed cut short
+(a 200 with a complete-looking ETag) keeps the items that did parse, records the
+feed's error, and is read in full next time instead of answering 304.
 
 An item's identity is a SHA-256 of its normalised title and summary (not its
 URL: the same wire story syndicated under two URLs is one item); the column is
@@ -31,6 +34,7 @@ from collections import Counter
 import feedparser
 import requests
 
+import outside
 import store
 import urls
 
@@ -66,20 +70,23 @@ def hostname(url):
 # --- Fetching ----------------------------------------------------------------
 
 
-def fetch(conn, source, session, timeout, user_agent):
+def fetch(conn, source, session, timeout, user_agent, deadline=None):
     """Fetch one feed and store its new items. Returns {"status", "new", "duplicates", "error"}.
 
     status is "ok", "not_modified" or "error"; an error is recorded on the source
-    and returned, never raised, so one dead feed never stops the others.
+    and returned, never raised, so one dead feed never stops the others. The call
+    ends by min(deadline, now + timeout), the whole document included.
     """
+    limit = outside.deadline_in(timeout) if deadline is None else min(deadline, outside.deadline_in(timeout))
     headers = {"User-Agent": user_agent, "Accept": "application/rss+xml, application/atom+xml, */*;q=0.5"}
     if source["etag"]:
         headers["If-None-Match"] = source["etag"]
     if source["last_modified"]:
         headers["If-Modified-Since"] = source["last_modified"]
     result = {"status": "ok", "new": 0, "duplicates": 0, "error": "", "dropped_links": []}
+    whole = False
     try:
-        response = session.get(source["url"], headers=headers, timeout=timeout)
+        response = outside.get(source["url"], limit, session=session, headers=headers, read_timeout=timeout)
         if response.status_code == 304:
             result["status"] = "not_modified"
         elif response.status_code != 200:
@@ -103,14 +110,20 @@ def fetch(conn, source, session, timeout, user_agent):
                 for i in items
                 if "dropped_link" in i
             ]
+            if parsed.bozo and not isinstance(parsed.bozo_exception, HARMLESS):
+                reason = type(parsed.bozo_exception).__name__
+                raise FeedError(f"not a whole feed ({reason}); kept {len(parsed.entries)} items, will read it again")
+            whole = True
     except (requests.RequestException, FeedError) as e:
         result.update(status="error", error=f"{source['url']}: {describe(e)}")
     with store.transaction(conn):
-        if result["status"] == "ok":
+        if whole:
             conn.execute(
                 "UPDATE feed_sources SET etag = ?, last_modified = ? WHERE id = ?",
                 (response.headers.get("ETag", ""), response.headers.get("Last-Modified", ""), source["id"]),
             )
+        elif result["status"] == "error":  # ask for the whole document next time
+            conn.execute("UPDATE feed_sources SET etag = '', last_modified = '' WHERE id = ?", (source["id"],))
         conn.execute(
             "UPDATE feed_sources SET last_fetched_at = ?, last_error = ? WHERE id = ?",
             (store.now(), result["error"], source["id"]),
@@ -122,7 +135,13 @@ class FeedError(Exception):
     pass
 
 
+# bozo flags that say how the document was decoded, not that any of it is missing
+HARMLESS = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
+
+
 def describe(error):
+    if isinstance(error, outside.DeadlineExceeded):
+        return "no whole document within the deadline"
     if isinstance(error, requests.Timeout):
         return "timed out"
     if isinstance(error, requests.ConnectionError):

@@ -70,6 +70,13 @@ PIPELINE_DURATION = Histogram(
     buckets=(0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800),
     registry=REGISTRY,
 )
+CALL_FAILURES = Counter(
+    "milesahead_pipeline_call_failures_total",
+    "Failed outside calls in pipeline runs, by service (feed, an image source, image hosts, a model role)"
+    " and outcome (rate_limited, server_error, refused, api_error, timeout, connection, bad_reply, other).",
+    ["service", "outcome"],
+    registry=REGISTRY,
+)
 PIPELINE_RUNS = Counter("milesahead_pipeline_runs_total", "Pipeline runs by outcome.", ["outcome"], registry=REGISTRY)
 PAGES_WRITTEN = Counter(
     "milesahead_published_pages_written_total",
@@ -87,9 +94,36 @@ PUBLISH_DURATION = Histogram(
 )
 
 
+def _start_at_zero():
+    """Create the series known today at 0, as Prometheus advises: increase() and rate() then
+    see the first image search that ever fails, which a series born at 1 would hide. A value
+    not listed here (a new outcome, say) still appears the first time it is counted."""
+    for source in ("unsplash", "pexels", "pixabay", "openverse", "wikimedia"):
+        for outcome in ("ok", "empty", "error", "skipped"):
+            IMAGE_SEARCHES.labels(source=source, outcome=outcome)
+    for outcome in ("kept", "dropped", "unscored", "error"):
+        IMAGE_SCORING.labels(phase="text", outcome=outcome)
+    for outcome in ("above_floor", "below_floor", "bad_image", "error"):
+        IMAGE_SCORING.labels(phase="vision", outcome=outcome)
+    for outcome in ("ok", "partial", "failed", "interrupted"):
+        PIPELINE_RUNS.labels(outcome=outcome)
+    for stage in ("fetch", "cluster", "generate", "image", "feedback", "total"):
+        PIPELINE_DURATION.labels(stage=stage)
+
+
+_start_at_zero()
+
 # What a pipeline run counts; exported from metric_totals, never from this process.
 # Counters and histograms only (their values add up across runs and processes).
-RUN_METRICS = (CRITIC_SCORE, IMAGE_SEARCHES, IMAGE_SCORING, IMAGE_CANDIDATES, PIPELINE_DURATION, PIPELINE_RUNS)
+RUN_METRICS = (
+    CRITIC_SCORE,
+    IMAGE_SEARCHES,
+    IMAGE_SCORING,
+    IMAGE_CANDIDATES,
+    PIPELINE_DURATION,
+    PIPELINE_RUNS,
+    CALL_FAILURES,
+)
 SAMPLE_SUFFIXES = ("_total", "_bucket", "_count", "_sum")
 
 # backup.sh's kinds (the directories under backup.dir), and pre-restore from `infra restore`.
@@ -133,12 +167,8 @@ def run_families(totals):
         for defined in metric.collect():
             family = Metric(defined.name, defined.documentation, defined.type)
             names = {defined.name + suffix for suffix in SAMPLE_SUFFIXES}
-            # an unlabelled metric starts at 0, so its first run shows as an increase
-            values = {
-                (s.name, tuple(sorted(s.labels.items()))): 0
-                for s in defined.samples
-                if s.name in names and set(s.labels) <= {"le"}
-            }
+            # every series this process knows (KNOWN_LABELS) starts at 0, so a first count shows as an increase
+            values = {(s.name, tuple(sorted(s.labels.items()))): 0 for s in defined.samples if s.name in names}
             values.update((key, value) for key, value in totals.items() if key[0] in names)
             for (name, labels), value in sorted(values.items(), key=_sample_order):
                 family.add_sample(name, dict(labels), value)

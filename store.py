@@ -46,11 +46,20 @@ def now():
 # --- Connections -------------------------------------------------------------
 
 
+class DatabaseError(Exception):
+    """The database cannot be opened or written; the message names the file and what to do."""
+
+
+USABLE_DATABASE = "database.path must name a SQLite database in a directory this user can write"
+
+
 def connect(path):
     """Open the database with the settings every caller needs.
 
     isolation_level=None leaves transactions to `transaction()`, so nothing is
     held open between statements by the sqlite3 module's implicit BEGIN.
+    A file that is not SQLite, or a directory that cannot hold one, is a
+    DatabaseError naming the path, not a traceback from deep in sqlite3.
 
     On the server Litestream replicates this file and does the checkpointing: the
     busy timeout waits out its short write locks (its guidance: at least 5 s), and
@@ -59,14 +68,35 @@ def connect(path):
     and it bounds the WAL where no Litestream runs.
     """
     if path != ":memory:":
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=10000")
-    conn.execute("PRAGMA synchronous=NORMAL")
+        folder = os.path.dirname(os.path.abspath(path))
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as e:
+            raise DatabaseError(f"{path}: cannot create {folder} ({_why_not(folder, e)}); {USABLE_DATABASE}") from None
+    try:
+        conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as e:
+        raise DatabaseError(f"{path}: {e}; {USABLE_DATABASE}") from None
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    except sqlite3.Error as e:
+        conn.close()
+        raise DatabaseError(f"{path}: {e}; {USABLE_DATABASE}") from None
     return conn
+
+
+def _why_not(folder, error):
+    """Why a directory cannot be made: most often a file stands where a directory should."""
+    existing = folder
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if os.path.isdir(existing):
+        return error.strerror
+    return "it is a file, not a directory" if existing == folder else f"{existing} is a file, not a directory"
 
 
 @contextlib.contextmanager
@@ -266,6 +296,13 @@ MIGRATIONS = [
         ALTER TABLE cards ADD COLUMN first_year_fee_usd INTEGER;
         """,
     ),
+    (
+        "pipeline run failures",
+        """
+        ALTER TABLE pipeline_runs ADD COLUMN failures TEXT NOT NULL DEFAULT '[]';
+        -- JSON list of failed outside calls: {"source"|"model"|"feed": name, "story", "reason"}
+        """,
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -344,6 +381,12 @@ def seed_cards(conn, cards):
                 f"card '{card.get('name') or card.get('slug')}', field 'official_url': "
                 f"{card['official_url']!r} is not an absolute http(s) URL"
             )
+        for n, source in enumerate(card.get("sources", [])):  # printed as hrefs under Sources
+            if urls.safe_url(source["url"]) != source["url"]:
+                raise CardError(
+                    f"card '{card.get('name') or card.get('slug')}', field 'sources.{n}.url': "
+                    f"{source['url']!r} is not an absolute http(s) URL"
+                )
     counts = {"inserted": 0, "updated": 0, "unchanged": 0}
     stamp = now()
     with transaction(conn):
@@ -364,7 +407,7 @@ def seed_cards(conn, cards):
                 card["category"],
                 card["annual_fee_usd"],
                 card["official_url"],
-                card["facts_checked"],
+                card.get("facts_checked", ""),
                 card["verdict"],
                 keywords,
                 sections,
@@ -462,10 +505,13 @@ def cards_report(conn, today=None):
         for source in card["sources"]:
             dated = source.get("published") or source["read"]
             age = (today - datetime.date.fromisoformat(dated)).days
-            sources.append(dict(source, dated=dated, age_days=age))
-        checked_age = (today - datetime.date.fromisoformat(card["facts_checked"])).days
-        # A card with no sources has never been checked against anything: it goes first.
-        oldest = max([s["age_days"] for s in sources] + [checked_age]) if sources else None
+            sources.append(dict(source, dated=dated, age_days=age, undated="published" not in source))
+        # A card with no sources has not been checked against anything: it goes first.
+        if sources:
+            checked_age = (today - datetime.date.fromisoformat(card["facts_checked"])).days
+            oldest = max([s["age_days"] for s in sources] + [checked_age])
+        else:
+            checked_age = oldest = None
         rows.append(
             {
                 "slug": card["slug"],
@@ -676,7 +722,7 @@ def list_runs(conn, limit=20):
     runs = []
     for row in conn.execute("SELECT * FROM pipeline_runs ORDER BY id DESC LIMIT ?", (limit,)):
         run = dict(row)
-        for key, empty in (("stages", {}), ("counts", {}), ("errors", [])):
+        for key, empty in (("stages", {}), ("counts", {}), ("errors", []), ("failures", [])):
             try:
                 run[key] = json.loads(run[key] or "null") or empty
             except ValueError:

@@ -1,7 +1,9 @@
 """A card page: dated offers, fees as issuers state them, sources, links to other cards' pages."""
 
 import datetime
+import json
 
+import pytest
 from test_migrations import sample_card
 
 import app as milesahead
@@ -31,9 +33,18 @@ def test_sources_are_listed_with_links_and_the_date_they_were_read(client, conn)
     assert [t["datetime"] for t in section.select("li time")] == ["2026-11-30", "2026-11-30"]
 
 
-def test_a_source_that_is_not_http_is_shown_but_never_linked(client, conn):
+def test_seeding_refuses_a_source_that_is_not_http(conn):
     bad = {"url": "javascript:alert(1)", "title": "Odd source", "publisher": "Nobody", "read": "2026-11-30"}
-    seed(conn, sample_card(sources=[bad]))
+    with pytest.raises(store.CardError, match="sources.0.url"):
+        seed(conn, sample_card(sources=[bad]))
+    assert store.get_card(conn, "sample-card") is None
+
+
+def test_a_stored_source_that_is_not_http_is_shown_but_never_linked(client, conn):
+    """A row written before the URL policy, or by a path that forgot it, still prints no bad link."""
+    seed(conn, sample_card())
+    bad = {"url": "javascript:alert(1)", "title": "Odd source", "publisher": "Nobody", "read": "2026-11-30"}
+    conn.execute("UPDATE cards SET sources = ? WHERE slug = 'sample-card'", (json.dumps([bad]),))
     page = client.get("/cards/sample-card")
     section = page.html.select_one("#sources")
     assert "Odd source" in section.text
@@ -149,3 +160,4 @@ def test_cards_report_command_prints_the_same_order(config, conn, tmp_path, caps
     out = capsys.readouterr().out
     assert out.index("Stale (stale)") < out.index("Fresh (fresh)")
     assert "2025-06-30  Pub C: C review" in out
+    assert "undated, read 2026-11-30  Pub B: B" in out

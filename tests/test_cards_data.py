@@ -63,11 +63,44 @@ def test_each_keyword_links_to_exactly_one_card(cards):
     assert shared == []
 
 
+def checked(cards):
+    """The cards re-checked against cited sources; the others say they were not."""
+    return [card for card in cards if card["sources"]]
+
+
 def test_facts_checked_is_a_real_date_not_in_the_future(cards):
     today = datetime.date.today()
+    for card in checked(cards):
+        assert datetime.date.fromisoformat(card["facts_checked"]) <= today, card["slug"]
+
+
+def test_each_card_was_checked_against_sources_read_by_then(cards):
+    """facts_checked is the day the facts were compared with the sources: none read later."""
+    for card in checked(cards):
+        day = datetime.date.fromisoformat(card["facts_checked"])
+        for source in card["sources"]:
+            read = datetime.date.fromisoformat(source["read"])
+            assert read <= day, (card["slug"], source["url"])
+            if "published" in source:
+                assert datetime.date.fromisoformat(source["published"]) <= read, (card["slug"], source["url"])
+
+
+def test_a_card_without_sources_claims_no_check_date(cards):
     for card in cards:
-        checked = datetime.date.fromisoformat(card["facts_checked"])
-        assert checked <= today, card["slug"]
+        assert bool(card["sources"]) == ("facts_checked" in card), card["slug"]
+
+
+def test_every_checked_welcome_offer_is_dated_by_a_month_no_later_than_the_check(cards):
+    for card in checked(cards):
+        offer = card["sections"]["welcome_bonus"][0]
+        seen = datetime.datetime.strptime(offer.split(":")[0], "Seen %B %Y").date()
+        assert seen <= datetime.date.fromisoformat(card["facts_checked"]), card["slug"]
+
+
+def test_the_cards_the_issue_named_as_wrong_are_re_checked(cards):
+    named = {"chase-sapphire-reserve", "chase-sapphire-preferred", "bilt-mastercard", "wells-fargo-autograph"}
+    named |= {"wells-fargo-autograph-journey", "citi-custom-cash"}
+    assert named <= {card["slug"] for card in checked(cards)}
 
 
 def test_no_annual_fee_is_claimed_only_when_every_tier_is_free(cards):

@@ -69,3 +69,13 @@ def test_api_articles_published_only_with_filters(client, seeded):
     assert "critic_score" not in all_articles[0]
     assert client.get("/api/articles?limit=abc", status=400).json["message"]
     assert client.get("/api/articles?type=bogus", status=400).json["status"] == 400
+
+
+def test_api_card_carries_its_fee_as_stated_and_its_sources(client, seeded):
+    card = client.get("/api/cards/bilt-mastercard").json
+    assert card["fee"] == "$0, $95 or $495 annual fee, by tier"
+    assert [t["usd"] for t in card["fee_tiers"]] == [0, 95, 495]
+    assert card["sources"] and all(s["url"].startswith("https://") for s in card["sources"])
+    assert card["facts_checked"] == store.get_card(seeded, "bilt-mastercard")["facts_checked"]
+    unchecked = next(c for c in client.get("/api/cards").json["cards"] if not c["sources"])
+    assert unchecked["facts_checked"] is None

@@ -178,3 +178,11 @@ def test_metrics_still_answer_when_the_database_is_unusable(config, client):
     scraped = samples(page.text)
     assert value(scraped, "milesahead_healthy") == 0
     assert total(scraped, "milesahead_build_info") == 1
+
+
+def test_known_series_start_at_zero_so_a_first_failure_shows_as_an_increase(client):
+    scraped = samples(client.get("/metrics").text)
+    assert scraped[("milesahead_image_search_total", (("outcome", "error"), ("source", "pixabay")))] == 0
+    assert scraped[("milesahead_pipeline_runs_total", (("outcome", "failed"),))] == 0
+    assert scraped[("milesahead_pipeline_duration_seconds_count", (("stage", "image"),))] == 0
+    assert scraped[("milesahead_critic_score_count", ())] == 0

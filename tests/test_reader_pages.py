@@ -159,3 +159,16 @@ def test_templates_escape_titles(seeded, client):
     article = publish(seeded, "<b>bold</b> & co")
     page = client.get(f"/articles/{article['slug']}")
     assert "&lt;b&gt;bold&lt;/b&gt; &amp; co" in page.text
+
+
+def test_bilt_shows_its_three_tiers_not_no_annual_fee(client, seeded):
+    page = client.get("/cards/bilt-mastercard").html
+    assert page.select_one(".fee-line").text.startswith("$0, $95 or $495 annual fee, by tier")
+    tile = client.get("/cards").html.find("a", href="/cards/bilt-mastercard").find_parent("li")
+    assert "No annual fee" not in tile.text
+
+
+def test_a_first_year_waiver_shows_on_the_card_and_in_the_list(client, seeded):
+    assert "$0 annual fee the first year, then $150" in client.get("/cards/united-explorer").text
+    tile = client.get("/cards").html.find("a", href="/cards/united-explorer").find_parent("li")
+    assert tile.select_one(".fee").text == "$0 annual fee the first year, then $150"

@@ -77,3 +77,34 @@ def test_cli_seed_cards_is_idempotent(config, tmp_path, capsys):
     assert f"{count} inserted" in capsys.readouterr().out
     milesahead.main(["--config", str(config_file), "seed-cards"])
     assert f"0 inserted, 0 updated, {count} unchanged" in capsys.readouterr().out
+
+
+def rejected(tmp_path, data):
+    bad = tmp_path / "cards.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(store.CardError) as e:
+        store.load_seed_cards(str(bad))
+    return str(e.value)
+
+
+def test_a_checked_card_must_date_its_welcome_offer(tmp_path):
+    data = json.loads(pathlib.Path(store.CARDS_FILE).read_text())
+    card = next(c for c in data["cards"] if c["sources"])
+    card["sections"]["welcome_bonus"][0] = "Recently: a big bonus"
+    message = rejected(tmp_path, data)
+    assert card["name"] in message and "welcome_bonus" in message
+
+
+def test_a_card_without_sources_cannot_claim_a_check_date(tmp_path):
+    data = json.loads(pathlib.Path(store.CARDS_FILE).read_text())
+    card = next(c for c in data["cards"] if c["sources"])
+    card["sources"] = []
+    assert card["name"] in rejected(tmp_path, data)
+
+
+def test_a_source_needs_the_day_it_was_read(tmp_path):
+    data = json.loads(pathlib.Path(store.CARDS_FILE).read_text())
+    card = next(c for c in data["cards"] if c["sources"])
+    del card["sources"][0]["read"]
+    message = rejected(tmp_path, data)
+    assert card["name"] in message and "sources" in message

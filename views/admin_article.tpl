@@ -213,10 +213,8 @@
       % if chosen:
       <img src="{{chosen}}" alt="{{article['image_alt']}}">
       % attr = article['image_attribution']
-      <p class="meta">{{attr.get('author') or 'Unknown author'}}{{' / ' + attr['source'] if attr.get('source') else ''}}{{' · ' + attr['license'] if attr.get('license') else ''}}
-        % if safe_url(attr.get('link')):
-        · {{!outside_link(attr['link'], 'original')}}
-        % end
+      <p class="meta">
+        % include('image_credit', attr=attr)
       </p>
       % else:
       <p class="meta">No image (none scored above the floor, or no search ran).</p>

@@ -18,7 +18,7 @@
     <td>
       <ul>
       % for source in row['sources']:
-        <li>{{source['dated']}} ({{source['age_days']}} days) {{source['publisher']}}: {{source['title']}}</li>
+        <li>{{'undated, read ' + source['read'] if source['undated'] else source['dated']}} ({{source['age_days']}} days) {{source['publisher']}}: {{source['title']}}</li>
       % end
       </ul>
     </td>

@@ -19,10 +19,8 @@
         <img src="{{hero}}" alt="{{article['image_alt'] or article['title']}}">
         % attr = article['image_attribution']
         % if attr:
-        <figcaption>Image: {{attr.get('author') or 'Unknown author'}}{{' / ' + attr['source'] if attr.get('source') else ''}}{{' · ' + attr['license'] if attr.get('license') else ''}}
-          % if safe_url(attr.get('link')):
-          · {{!outside_link(attr['link'], 'original')}}
-          % end
+        <figcaption>
+          % include('image_credit', attr=attr)
         </figcaption>
         % end
       </figure>
@@ -80,7 +78,9 @@
       % attr = article['image_attribution']
       <section class="panel">
         <h2>Image credit</h2>
-        <p>{{attr.get('author') or 'Unknown author'}}{{', ' + attr['source'] if attr.get('source') else ''}}{{' (' + attr['license'] + ')' if attr.get('license') else ''}}</p>
+        <p>
+          % include('image_credit', attr=attr)
+        </p>
       </section>
       % end
     </aside>

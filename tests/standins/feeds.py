@@ -7,7 +7,10 @@ references such as `jav&#9;ascript:` that the XML parser, not the feed, turns in
 The ETag is a hash of the document, so it changes exactly when the content does;
 If-None-Match or If-Modified-Since that match get a bodiless 304. A feed may set
 "status" (an HTTP error to answer with), "delay" (seconds before answering) or
-"body" (raw bytes, e.g. an HTML page that is not a feed).
+"body" (raw bytes, e.g. an HTML page that is not a feed), "truncate" (send only
+that many bytes of the document, as a 200 with the whole document's ETag and a
+matching Content-Length: a proxy or origin that cut it short) or "drip" (send
+the document a few bytes a second).
 """
 
 import datetime
@@ -52,6 +55,18 @@ class FeedStandin(Standin):
         ):
             return handler.reply(304, b"", headers={"ETag": etag, "Last-Modified": last_modified})
         content_type = "application/rss+xml" if feed["kind"] == "rss" else "application/atom+xml"
+        if feed.get("drip"):
+            handler.send_response(200)
+            handler.send_header("Content-Type", content_type)
+            handler.send_header("Connection", "close")
+            handler.end_headers()
+            for start in range(0, len(body), 16):
+                handler.wfile.write(body[start : start + 16])
+                handler.wfile.flush()
+                time.sleep(feed["drip"])
+            handler.close_connection = True
+            return None
+        body = body[: feed["truncate"]] if feed.get("truncate") else body
         handler.reply(200, body, content_type, headers={"ETag": etag, "Last-Modified": last_modified})
 
     def not_modified_count(self):
