@@ -225,7 +225,7 @@ def scrape_families(state, config):
 
     check = replica_check(config["database"]["path"])
     yield _gauge(
-        "milesahead_replica_verified_timestamp_seconds",
+        "milesahead_replica_last_success_timestamp_seconds",
         "When the nightly check last restored the Litestream replica and found it whole and"
         " current (bin/replica.py verify, Unix time); 0 when it never has.",
         check.get("last_ok_at") or 0,

@@ -11,7 +11,8 @@
 which the app and monitoring can read: `verified_at` (unix seconds) is the last
 time the replica was checked, `ok`, `last_ok_at` (the last time it passed),
 `lag_seconds`, `replica_txid`, `rows`; the app's /metrics exports it as
-milesahead_replica_verified_timestamp_seconds and milesahead_replica_check_ok. With no litestream.yml (replication off) both commands say so and exit 0.
+milesahead_replica_last_success_timestamp_seconds and milesahead_replica_check_ok.
+With no litestream.yml (replication off) both commands say so and exit 0.
 Standard library only: it runs on the server with the system python3.
 """
 
