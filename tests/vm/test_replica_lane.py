@@ -44,8 +44,8 @@ DATA = [
     "alloy_enabled=false",
     "caddy_mode=shared",
     "caddy_sites_dir=/etc/milesahead-lane-sites",
-    "caddy_validate_command=true",
-    "caddy_reload_command=true",
+    "caddy_validate_command=/bin/true",  # not "true": --data reads that as a boolean
+    "caddy_reload_command=/bin/true",
     "health_timeout=90",
 ]
 DRAFT = (
