@@ -150,9 +150,9 @@ def cmd_status(args):
 
 
 def counts(conn):
-    tables = [
-        r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")
-    ]
+    # Litestream's own _litestream_* tables are not the site's rows.
+    query = "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+    tables = [r[0] for r in conn.execute(query) if not r[0].startswith("_litestream")]
     quoted = {t: '"' + t.replace('"', '""') + '"' for t in tables}
     return {t: conn.execute(f"SELECT count(*) FROM {quoted[t]}").fetchone()[0] for t in sorted(tables)}  # noqa: S608
 
