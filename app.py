@@ -669,7 +669,11 @@ def serve(config, host=None, port=None):
     except publish.PublishError:
         server.close()
         raise
-    print(f"milesahead {app.config['milesahead.release']} on http://{host}:{port}/", flush=True)
+    print(
+        f"milesahead {app.config['milesahead.release']} on "
+        + " ".join(f"http://{address}/" for address in listen_addresses(host, port)),
+        flush=True,
+    )
     pipeline.start_scheduler(config)  # the in-process schedule; off unless pipeline.schedule_minutes
     start_publishing(app)
     stop_runs_on_sigterm(config)
@@ -696,12 +700,13 @@ def listen(app, config, host, port):
     """waitress's server, bound to host:port, or a CommandError saying why it cannot be."""
     import waitress.server
 
-    try:  # waitress resolves it too, but says only "Invalid host/port specified"
-        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as e:
-        raise CommandError(
-            f"cannot resolve host {host!r} ({e.strerror}); set server.host or --host to an address of this machine"
-        ) from None
+    for address in str(host).split():  # waitress resolves them too, but says only "Invalid host/port specified"
+        try:
+            socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as e:
+            raise CommandError(
+                f"cannot resolve host {address!r} ({e.strerror}); set server.host or --host to an address of this machine"
+            ) from None
     try:
         return waitress.server.create_server(app, **server_options(config, host, port))
     except OSError as e:
@@ -720,18 +725,23 @@ def listen(app, config, host, port):
 WAITRESS_BODY_SLACK = 16 * 1024 * 1024
 
 
+def listen_addresses(host, port):
+    """host:port for each address in server.host: loopback, and the network a containerised Caddy comes from."""
+    return [f"{address}:{port}" for address in str(host).split()]
+
+
 def server_options(config, host, port):
     """waitress's settings for this config (serve, and the tests' live servers)."""
     options = dict(
-        host=host,
-        port=port,
+        listen=" ".join(listen_addresses(host, port)),
         threads=config["server"]["threads"],
         max_request_body_size=config["server"]["max_body_bytes"] + WAITRESS_BODY_SLACK,
         ident="milesahead",
     )
     if config["server"]["trust_proxy_headers"]:
         # Caddy on the same host sets these; without a proxy they would be forgeable.
-        options.update(trusted_proxy="127.0.0.1", trusted_proxy_headers={"x-forwarded-proto", "x-forwarded-for"})
+        trusted = config["server"]["trusted_proxy"]
+        options.update(trusted_proxy=trusted, trusted_proxy_headers={"x-forwarded-proto", "x-forwarded-for"})
     return options
 
 

@@ -27,6 +27,7 @@ DEFAULTS = {
         "threads": 8,
         "max_body_bytes": 1_000_000,
         "trust_proxy_headers": False,
+        "trusted_proxy": "127.0.0.1",
     },
     "database": {
         "path": "data/milesahead.db",

@@ -103,7 +103,7 @@ def _start_at_zero():
             IMAGE_SEARCHES.labels(source=source, outcome=outcome)
     for outcome in ("kept", "dropped", "unscored", "error"):
         IMAGE_SCORING.labels(phase="text", outcome=outcome)
-    for outcome in ("above_floor", "below_floor", "bad_image", "error"):
+    for outcome in ("above_floor", "below_floor", "bad_image", "error", "timeout"):
         IMAGE_SCORING.labels(phase="vision", outcome=outcome)
     for outcome in ("ok", "partial", "failed", "interrupted"):
         PIPELINE_RUNS.labels(outcome=outcome)

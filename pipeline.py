@@ -31,6 +31,7 @@ import logging
 import os
 import re
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -751,6 +752,17 @@ def main(argv=None):
     except configuration.ConfigError as e:
         raise SystemExit(f"config error: {e}") from None
 
+    try:
+        return command(args, config)
+    except store.DatabaseError as e:
+        raise SystemExit(f"database error: {e}") from None
+    except sqlite3.Error as e:  # opened, then refused a read or write (not SQLite, read-only, full disk)
+        path = config["database"]["path"]
+        raise SystemExit(f"database error: {path}: {e}; {store.USABLE_DATABASE}") from None
+
+
+def command(args, config):
+    """Run one CLI command; main() turns database errors into one line."""
     if args.command == "status":
         print(status_report(config))
         return 0

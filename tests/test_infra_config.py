@@ -7,7 +7,7 @@ import pytest
 
 import config as configuration
 from infra import secrets
-from infra.tasks import TEMPLATES
+from infra.tasks import TEMPLATES, caddy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,6 +33,8 @@ def render_config(tmp_path, environ=ENV):
         app_user="milesahead",
         app_root="/opt/milesahead",
         app_port=8080,
+        app_listen="127.0.0.1",
+        trusted_proxy="127.0.0.1",
         backup_keep_daily=7,
         backup_keep_weekly=4,
     )
@@ -60,7 +62,13 @@ def test_session_secret_is_stable_and_follows_the_password_hash(tmp_path):
 
 
 def test_unit_is_hardened_and_runs_the_current_release():
-    unit = render("milesahead.service.j2", app_name="milesahead", app_user="milesahead", app_root="/opt/milesahead")
+    unit = render(
+        "milesahead.service.j2",
+        app_name="milesahead",
+        app_user="milesahead",
+        app_root="/opt/milesahead",
+        after_docker=False,
+    )
     for line in (
         "User=milesahead",
         "NoNewPrivileges=yes",
@@ -86,6 +94,9 @@ def test_caddy_site_headers_compression_and_no_metrics(address, hsts):
         public_root="/opt/milesahead/data/public",
         lb_try_duration="10s",
         lb_try_interval="250ms",
+        request_buffering="buffer_requests",
+        acme_ca="",
+        acme_ca_root="",
     )
     assert site.startswith("# Managed") and f"\n{address} {{" in site
     assert "encode zstd gzip" in site
@@ -93,6 +104,25 @@ def test_caddy_site_headers_compression_and_no_metrics(address, hsts):
     assert 'X-Content-Type-Options "nosniff"' in site
     assert ("Strict-Transport-Security" in site) is hsts
     assert site.index("respond @metrics") < site.index("reverse_proxy 127.0.0.1:8080")
+
+
+@pytest.mark.parametrize(
+    "answer, directive",
+    [
+        ("2.6.2", "buffer_requests"),  # Debian's `caddy version`
+        ("2.6.2-5", "buffer_requests"),  # apt's candidate, before it is installed
+        ("v2.7.6 h1:w0NymbG2m9PcvKWsrXO6EEkY9Ru4FJK8uQbYcev1p3A=", "request_buffers unlimited"),
+        ("v2.11.7 h1:yj0Y4fYZGPkSvibBJ1sTWE33xC0fxztVyXEW5iIdUT4=", "request_buffers unlimited"),
+        ("v3.0.0", "request_buffers unlimited"),
+    ],
+)
+def test_the_site_keeps_request_bodies_in_the_words_of_the_caddy_it_meets(answer, directive):
+    assert caddy.request_buffering(answer) == directive
+
+
+def test_an_unreadable_caddy_version_is_refused_with_what_it_said():
+    with pytest.raises(ValueError, match="Error: no such service"):
+        caddy.request_buffering("Error: no such service: caddy")
 
 
 def test_alloy_config_takes_credentials_from_the_environment_only():

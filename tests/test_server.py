@@ -59,6 +59,22 @@ def test_bad_config_is_a_clear_error_not_a_traceback(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_app_py_serve_listens_on_every_address_in_server_host(tmp_path):
+    """Loopback and a second address (a containerised Caddy's network gateway), one port."""
+    port = free_port()
+    config = tmp_path / "config.yaml"
+    config.write_text(f'server:\n  host: "127.0.0.1 127.0.0.2"\n  port: {port}\n')
+    command = [sys.executable, os.path.join(ROOT, "app.py"), "--config", str(config), "serve"]
+    with subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as server:
+        try:
+            for address in ("127.0.0.1", "127.0.0.2"):
+                assert wait_until_up(f"http://{address}:{port}/healthz").status_code == 200
+        finally:
+            server.terminate()
+            output = server.communicate(timeout=10)[0].decode()
+    assert f"on http://127.0.0.1:{port}/ http://127.0.0.2:{port}/" in output
+
+
 def test_a_second_serve_fails_at_the_port_without_touching_public(tmp_path):
     """Same database, same public/, same port, another title: only the serving process publishes."""
     port = free_port()

@@ -20,18 +20,32 @@ site_base_url = os.environ.get("SITE_BASE_URL", "")
 keep_releases = 5
 health_timeout = 60
 
+# Where Caddy gets the domain's certificate (ACME): empty for Caddy's default, Let's
+# Encrypt. Another CA's directory URL, and the PEM file (as Caddy sees it) that signs
+# that directory's own TLS when it is private (a test CA such as pebble).
+acme_ca = ""
+acme_ca_root = ""
+
 # caddy_mode "distro": Debian/Ubuntu's caddy package, /etc/caddy/Caddyfile importing
 # caddy_sites_dir. "shared": only drop the site into caddy_sites_dir of a Caddy run by
 # someone else (Docker Compose) and run their validate and reload commands.
 caddy_mode = "distro"
-caddy_sites_dir = "/etc/caddy/sites"
-caddy_upstream = ""  # empty: 127.0.0.1:<app_port>; a Compose Caddy may need host.docker.internal:<port>
+caddy_sites_dir = ""  # empty: /etc/caddy/sites (distro), <caddy_compose_dir>/caddy-sites (shared)
+# "shared": the Docker Compose project that runs that Caddy, and its service's name.
+caddy_compose_dir = "/opt/fynans"
+caddy_compose_service = "caddy"
+caddy_shared_config = "/etc/caddy/Caddyfile"  # its config, as the container sees it
+caddy_upstream = ""  # empty: 127.0.0.1:<app_port>; shared: <the Compose network's gateway>:<app_port>
 # The published reader pages (the app's publish.dir) as Caddy sees them. Empty:
-# <app_root>/data/public; a Compose Caddy sees its read-only mount of that directory.
+# <app_root>/data/public; shared: /srv/milesahead/public, where the Caddy service
+# mounts <app_root>/data/public read-only (README: the shared Caddy).
 caddy_public_root = ""
 # How long Caddy holds a request for the app while it restarts, and how often it retries.
 caddy_lb_try_duration = "10s"
 caddy_lb_try_interval = "250ms"
+# The Caddy the site is written for (its directives changed in 2.7): empty asks that
+# Caddy (`caddy version`, in its container for "shared"); or name it, e.g. "2.11.7".
+caddy_version = ""
 caddy_validate_command = "caddy validate --adapter caddyfile --config /etc/caddy/Caddyfile"
 caddy_reload_command = "systemctl reload caddy"
 

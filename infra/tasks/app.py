@@ -9,7 +9,7 @@ from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from infra import secrets
-from infra.tasks import TEMPLATES
+from infra.tasks import TEMPLATES, caddy
 
 
 def base_url(d):
@@ -40,6 +40,9 @@ def config_and_service():
         app_user=d.app_user,
         app_root=d.app_root,
         app_port=d.app_port,
+        app_listen=caddy.app_listen(d),
+        # A shared Caddy connects from its container's address, which Docker picks.
+        trusted_proxy="*" if d.caddy_mode == "shared" else "127.0.0.1",
         backup_keep_daily=d.backup_keep_daily,
         backup_keep_weekly=d.backup_keep_weekly,
     )
@@ -51,6 +54,8 @@ def config_and_service():
         app_name=d.app_name,
         app_user=d.app_user,
         app_root=d.app_root,
+        # Its second address is on the shared Caddy's network, which Docker brings up.
+        after_docker=d.caddy_mode == "shared",
     )
     systemd.daemon_reload(name="systemd daemon-reload", _if=unit.did_change)
     # Before the first deploy there is no release to run: enable only.

