@@ -26,7 +26,7 @@ format: venv
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-tools.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
@@ -40,7 +40,7 @@ clean:
 
 # toolkit: the operator's commands (README: Operating the toolkit). Hosts and secrets come from the
 # environment (OCI_HOST, OCI_USER, OCI_SSH_KEY or OCI_SSH_KEY_PATH, ...).
-.PHONY: setup deploy rollback status logs backup restore
+.PHONY: setup deploy rollback status logs backup restore restore-replica
 
 setup deploy status logs backup: venv
 	$(PY) -m infra $@
@@ -51,3 +51,6 @@ rollback: venv
 restore: venv
 	@test -n "$(FILE)" || { echo "usage: make restore FILE=backup.db.gz"; exit 2; }
 	$(PY) -m infra restore $(FILE)
+
+restore-replica: venv
+	$(PY) -m infra restore --from-replica $(if $(AT),--at $(AT))

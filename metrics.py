@@ -18,6 +18,7 @@ the newest backup, the last good run) is read when Prometheus scrapes
 
 import datetime
 import glob
+import json
 import os
 import time
 
@@ -222,6 +223,30 @@ def scrape_families(state, config):
     for kind, files in backups.items():
         family.add_sample(family.name, {"kind": kind}, len(files))
     yield family
+
+    check = replica_check(config["database"]["path"])
+    yield _gauge(
+        "milesahead_replica_last_success_timestamp_seconds",
+        "When the nightly check last restored the Litestream replica and found it whole and"
+        " current (bin/replica.py verify, Unix time); 0 when it never has.",
+        check.get("last_ok_at") or 0,
+    )
+    yield _gauge(
+        "milesahead_replica_check_ok",
+        "1 when the latest replica check passed, 0 when it failed or none has run.",
+        1 if check.get("ok") else 0,
+    )
+
+
+def replica_check(database_path):
+    """The latest result bin/replica.py verify left beside the database ({} when none)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(database_path)), "replica-verified.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            result = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return result if isinstance(result, dict) else {}
 
 
 def backup_files(directory):

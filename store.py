@@ -60,6 +60,12 @@ def connect(path):
     held open between statements by the sqlite3 module's implicit BEGIN.
     A file that is not SQLite, or a directory that cannot hold one, is a
     DatabaseError naming the path, not a traceback from deep in sqlite3.
+
+    On the server Litestream replicates this file and does the checkpointing: the
+    busy timeout waits out its short write locks (its guidance: at least 5 s), and
+    nothing here ever runs `wal_checkpoint` (a TRUNCATE behind its back makes it
+    miss WAL frames). SQLite's default autocheckpoint stays: Litestream handles it,
+    and it bounds the WAL where no Litestream runs.
     """
     if path != ":memory:":
         folder = os.path.dirname(os.path.abspath(path))

@@ -7,6 +7,7 @@
     python -m infra logs [-f] [-n N]       the unit's journal
     python -m infra backup                 a verified backup now
     python -m infra restore FILE [--dry]   replace the database from a backup
+    python -m infra restore --from-replica [--at TIMESTAMP]   ... or from the replica
     python -m infra unlock                 remove a stale deploy lock
 
 Hosts come from OCI_HOST/OCI_USER/OCI_SSH_KEY(_PATH)/OCI_SSH_PORT (see hosts.py)
@@ -16,6 +17,7 @@ Everything pyinfra prints passes through a filter that masks secret values.
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +27,7 @@ from infra import hosts, secrets
 INFRA = Path(__file__).resolve().parent
 ROOT = INFRA.parent
 APP_ROOT = "/opt/milesahead"
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")  # what litestream -timestamp takes
 
 
 def pyinfra_argv(args, *rest):
@@ -84,7 +87,11 @@ def data_value(args, key, default):
 
 def cmd_setup(args):
     try:
-        secrets.check(os.environ, alloy_enabled=data_value(args, "alloy_enabled", True))
+        secrets.check(
+            os.environ,
+            alloy_enabled=data_value(args, "alloy_enabled", True),
+            replica_enabled=data_value(args, "replica_enabled", secrets.replica_wanted(os.environ)),
+        )
     except secrets.SecretError as e:
         sys.exit(f"setup refused before connecting to any host: {e}")
     return run_deploy(args, "setup.py")
@@ -100,6 +107,15 @@ def cmd_rollback(args):
 
 
 def cmd_restore(args):
+    if args.from_replica == bool(args.file):
+        sys.exit("restore: give a backup FILE or --from-replica, not both")
+    if args.at and not args.from_replica:
+        sys.exit("restore: --at is for --from-replica (a backup file is one point in time)")
+    if args.from_replica:
+        if args.at and not TIMESTAMP.match(args.at):
+            sys.exit(f"restore: --at {args.at!r}: give a UTC time as 2026-12-01T09:30:00Z")
+        at = [f"restore_at={args.at}"] if args.at else []
+        return run_deploy(args, "restore.py", "restore_from_replica=true", *at)
     return run_deploy(args, "restore.py", f"restore_file={args.file}")
 
 
@@ -113,6 +129,7 @@ def cmd_status(args):
         f" echo health: $(python3 {r}/bin/healthgate.py --port {port} --once 2>&1);"
         f" echo disk: $(df -h --output=used,avail,pcent {r} | tail -1);"
         f" echo last backup: $(ls -1t {r}/backups/*/milesahead-*.db.gz 2>/dev/null | head -1);"
+        f" python3 {r}/bin/replica.py status 2>&1 || true;"
         f" echo lock: $(cat {r}/deploy.lock/owner 2>/dev/null || echo free);"
         f" echo last deploys:; tail -n 3 {r}/deploy.log 2>/dev/null"
     )
@@ -170,13 +187,20 @@ def parser():
     c.add_argument("--source", help="app source tree to build from (default: this repo)")
     c = command("rollback", cmd_rollback, "switch back to the previous or given release", dry=True)
     c.add_argument("id", nargs="?", help="release id (default: the previous release)")
-    command("status", cmd_status, "release, health, unit state, disk, last backup, lock")
+    command("status", cmd_status, "release, health, unit state, disk, last backup, replica lag, lock")
     c = command("logs", cmd_logs, "show the unit's journal")
     c.add_argument("-f", "--follow", action="store_true", help="keep following")
     c.add_argument("-n", "--lines", type=int, default=100, help="lines to show (default 100)")
     command("backup", cmd_backup, "take a verified backup now (backups/manual/)")
-    c = command("restore", cmd_restore, "restore the database from a backup", dry=True)
-    c.add_argument("file", help="a local backup file, or a path on the host (relative to backups/)")
+    c = command("restore", cmd_restore, "restore the database from a backup or from the replica", dry=True)
+    c.add_argument("file", nargs="?", help="a local backup file, or a path on the host (relative to backups/)")
+    c.add_argument(
+        "--from-replica", action="store_true",
+        help="restore from the Litestream replica in the bucket (after losing the host: setup, then this)",
+    )  # fmt: skip
+    c.add_argument(
+        "--at", metavar="TIMESTAMP", help="with --from-replica: the database as it was then (UTC, 2026-12-01T09:30:00Z)"
+    )
     command("unlock", cmd_unlock, "remove a deploy lock left by a deploy that died")
     return p
 

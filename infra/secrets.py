@@ -4,6 +4,9 @@ Required, because the site is broken without them:
   ADMIN_PASSWORD_HASH  bcrypt hash of the editor's password (`python app.py hash-password`)
   NVIDIA_API_KEY       the pipeline's LLM key; without it no article is ever written
   GRAFANA_*            when Alloy is enabled (the default): without them monitoring is blind
+  REPLICA_*            when replication is enabled, which it is as soon as one of them is
+                       set: the bucket Litestream streams the database to (a half-set
+                       bucket is refused rather than silently not replicating)
 Optional: UNSPLASH_KEY, PEXELS_KEY, PIXABAY_KEY (a source without a key is skipped),
 SESSION_SECRET (default: derived from ADMIN_PASSWORD_HASH, so a new password also
 ends every session).
@@ -21,6 +24,18 @@ GRAFANA = (
     "GRAFANA_LOKI_URL",
     "GRAFANA_LOKI_USER",
 )
+# The replica's bucket (S3-compatible: OCI Object Storage, or rclone in the tests).
+REPLICA = (
+    "REPLICA_ENDPOINT",
+    "REPLICA_BUCKET",
+    "REPLICA_PATH",
+    "REPLICA_REGION",
+    "REPLICA_ACCESS_KEY_ID",
+    "REPLICA_SECRET_ACCESS_KEY",
+)
+# Masked in output; the bucket's name and path are not secret (and mask() would
+# replace them inside ordinary words such as "milesahead").
+REPLICA_SECRETS = ("REPLICA_ACCESS_KEY_ID", "REPLICA_SECRET_ACCESS_KEY")
 BCRYPT = re.compile(r"^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$")
 
 
@@ -28,13 +43,18 @@ class SecretError(Exception):
     pass
 
 
-def required(alloy_enabled=True):
-    return REQUIRED + (GRAFANA if alloy_enabled else ())
+def required(alloy_enabled=True, replica_enabled=False):
+    return REQUIRED + (GRAFANA if alloy_enabled else ()) + (REPLICA if replica_enabled else ())
 
 
-def check(environ, alloy_enabled=True):
+def replica_wanted(environ):
+    """Replication is on by default as soon as the operator set any REPLICA_* variable."""
+    return any(environ.get(name) for name in REPLICA)
+
+
+def check(environ, alloy_enabled=True, replica_enabled=False):
     """Raise SecretError naming every missing or malformed variable."""
-    missing = [name for name in required(alloy_enabled) if not environ.get(name)]
+    missing = [name for name in required(alloy_enabled, replica_enabled) if not environ.get(name)]
     if missing:
         raise SecretError(
             "missing required secret(s): "
@@ -45,13 +65,19 @@ def check(environ, alloy_enabled=True):
     braced = [name for name in REQUIRED + OPTIONAL + GRAFANA if "${" in environ.get(name, "")]
     if braced:
         raise SecretError(f"{', '.join(braced)}: contains '${{', which config.yaml would read as a variable")
+    endpoint = environ.get("REPLICA_ENDPOINT", "")
+    if replica_enabled and not endpoint.startswith(("https://", "http://")):
+        raise SecretError(
+            "REPLICA_ENDPOINT must be a URL starting with https:// (for OCI:"
+            " https://<namespace>.compat.objectstorage.<region>.oraclecloud.com)"
+        )
     if not BCRYPT.match(environ["ADMIN_PASSWORD_HASH"]):
         raise SecretError("ADMIN_PASSWORD_HASH is not a bcrypt hash (make one with `python app.py hash-password`)")
 
 
 def values(environ):
     """The secrets as template variables (every name present, optional ones may be '')."""
-    names = REQUIRED + OPTIONAL + GRAFANA
+    names = REQUIRED + OPTIONAL + GRAFANA + REPLICA
     out = {name: environ.get(name, "") for name in names}
     if not out["SESSION_SECRET"] and out["ADMIN_PASSWORD_HASH"]:
         seed = "milesahead-session:" + out["ADMIN_PASSWORD_HASH"]
@@ -61,7 +87,7 @@ def values(environ):
 
 def mask(text, environ):
     """Replace every secret value in `text` with ***: for anything we print ourselves."""
-    for name in REQUIRED + OPTIONAL + GRAFANA:
+    for name in REQUIRED + OPTIONAL + GRAFANA + REPLICA_SECRETS:
         value = environ.get(name)
         if value and len(value) >= 4:
             text = text.replace(value, f"***{name}***")

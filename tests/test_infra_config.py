@@ -142,8 +142,10 @@ def test_cron_runs_the_backup_as_the_app_user():
         app_root="/opt/milesahead",
         backup_keep_daily=7,
         backup_keep_weekly=4,
+        replica_max_lag_minutes=15,
     )
-    assert "17 3 * * * milesahead KEEP_DAILY=7 KEEP_WEEKLY=4 /opt/milesahead/bin/backup.sh daily" in cron
+    line = "17 3 * * * milesahead KEEP_DAILY=7 KEEP_WEEKLY=4 REPLICA_MAX_LAG_MINUTES=15 /opt/milesahead/bin/backup.sh daily"
+    assert line in cron
 
 
 def test_templates_all_say_they_are_managed():

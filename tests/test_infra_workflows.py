@@ -66,7 +66,8 @@ def test_deploy_workflow_has_full_setup_and_every_secret():
     assert flow[True]["workflow_dispatch"]["inputs"]["full_setup"]["type"] == "boolean"  # YAML 1.1: on -> True
     for name in (
         "NVIDIA_API_KEY ADMIN_PASSWORD_HASH UNSPLASH_KEY PEXELS_KEY PIXABAY_KEY OCI_SSH_KEY OCI_HOST OCI_USER "
-        "GRAFANA_API_KEY GRAFANA_PROM_URL GRAFANA_PROM_USER GRAFANA_LOKI_URL GRAFANA_LOKI_USER"
+        "GRAFANA_API_KEY GRAFANA_PROM_URL GRAFANA_PROM_USER GRAFANA_LOKI_URL GRAFANA_LOKI_USER "
+        "REPLICA_ENDPOINT REPLICA_BUCKET REPLICA_PATH REPLICA_REGION REPLICA_ACCESS_KEY_ID REPLICA_SECRET_ACCESS_KEY"
     ).split():
         assert f"secrets.{name} }}}}" in text, name
     assert "make setup" in text and "make deploy" in text

@@ -7,6 +7,11 @@
 # (WAL mode); it is checked with PRAGMA integrity_check, compressed, and renamed into
 # place only when complete. Old copies are rotated. Any failure exits non-zero and
 # leaves a line in the journal (tag milesahead-backup).
+#
+# The daily and manual runs also verify the Litestream replica when replication is
+# set up (bin/replica.py verify: restore its latest copy to a temp file,
+# integrity_check, row counts): a broken or stale replica (REPLICA_MAX_LAG_MINUTES,
+# default 15) fails the run after the local copy is safely in place.
 set -eu
 
 ROOT=${MILESAHEAD_ROOT:-/opt/milesahead}
@@ -64,4 +69,14 @@ case $KIND in
 esac
 
 say "ok $final ($(stat -c %s "$final") bytes)"
+
+case $KIND in
+    daily | manual)
+        if ! python3 "$ROOT/bin/replica.py" verify >&2; then
+            say "replica check FAILED (the local copy $final is fine)"
+            echo "$final"
+            exit 3
+        fi
+        ;;
+esac
 echo "$final"

@@ -2,6 +2,8 @@
 
 import os
 
+from infra import secrets
+
 # Every operation runs with sudo: the SSH user is an ordinary cloud user.
 _sudo = True
 
@@ -56,3 +58,15 @@ backup_cron = "17 3 * * *"
 backup_keep_daily = 7
 backup_keep_weekly = 4
 backup_keep_predeploy = 5
+
+# Litestream streams the database to an S3-compatible bucket (REPLICA_* in the
+# environment; see infra/secrets.py). On when any of them is set; off with
+# --data replica_enabled=false.
+replica_enabled = secrets.replica_wanted(os.environ)
+replica_sync_interval = "1s"  # how often new transactions are shipped (the lag to expect)
+# How often shipped transactions are compacted (each pass lists the bucket): the
+# main cost of an idle replica in requests (bench/replica_requests.py).
+replica_compaction_interval = "10m"
+replica_snapshot_interval = "24h"  # a full snapshot; restores replay at most this much
+replica_retention = "168h"  # how far back a point-in-time restore can go (7 days)
+replica_max_lag_minutes = 15  # the nightly check fails when the replica is this far behind

@@ -56,7 +56,7 @@ def user_and_layout():
             group=owner if owner != "root" else "root",
             mode=mode,
         )
-    for script in ("backup.sh", "healthgate.py"):
+    for script in ("backup.sh", "healthgate.py", "replica.py"):
         files.put(
             name=f"Script bin/{script}",
             src=str(FILES / script),

@@ -314,17 +314,30 @@ def rollback(target=None):
     fail_with_journal("the rollback target is not healthy", _if=ok.did_error)
 
 
-# --- restore -----------------------------------------------------------------
+# --- restore ---------------------------------------------------------------
+# Both restores share one path: the new file is checked while the site still runs,
+# then the app and Litestream stop, the old database is kept, the new one goes in,
+# Litestream's local state is reset (it then snapshots the restored database: the
+# replica's latest is what was restored, and older points in time stay in the
+# bucket), both start, and the health gate decides. On a host with no release yet
+# (a fresh host after `setup`) the entry file deploys one after the restore.
+
+LITESTREAM_UNIT = "milesahead-litestream.service"
+
+
+def litestream_args(args):
+    """A litestream command line reading the toolkit's config (never expanding '$')."""
+    d = host.data
+    return f"{d.app_root}/bin/litestream {args} -no-expand-env -config {d.app_root}/litestream.yml"
 
 
 @deploy("Restore the database")
-def restore(backup):
+def restore(backup, start_app=True):
     """Replace the database with `backup` (a local file, or a path on the host)."""
     d = host.data
     require_setup()
     backups = f"{d.app_root}/backups"
-    db = f"{d.app_root}/data/milesahead.db"
-    lock = f"{d.app_root}/deploy.lock"
+    tmp = f"{d.app_root}/data/milesahead.db.restore"
     take_lock(f"restore {os.path.basename(backup)}")
     if os.path.isfile(backup):
         remote = f"{backups}/restore/{os.path.basename(backup)}"
@@ -335,17 +348,48 @@ def restore(backup):
         files.put(name=f"Upload {backup}", src=backup, dest=remote, mode="0640")
     else:
         remote = backup if backup.startswith("/") else f"{backups}/{backup}"
+    fetch = f"case {q(remote)} in *.gz) gzip -dc {q(remote)} > {tmp};; *) cp {q(remote)} {tmp};; esac"
+    replace_database(fetch, f"restore {os.path.basename(backup)}", start_app=start_app)
+
+
+@deploy("Restore the database from the replica")
+def restore_from_replica(at=None, start_app=True):
+    """Replace the database with the replica's latest copy, or its copy as of `at`."""
+    d = host.data
+    require_setup()
+    if not host.get_fact(File, path=f"{d.app_root}/litestream.yml"):
+        raise RuntimeError(f"{host.name}: no replica configured: run `setup` with the REPLICA_* variables first")
+    tmp = f"{d.app_root}/data/milesahead.db.restore"
+    label = "restore from the replica" + (f" at {at}" if at else "")
+    take_lock(label)
+    point = f" -timestamp {q(at)}" if at else ""
+    # As the app user, who may read litestream.yml; -o refuses to overwrite.
+    fetch = (
+        f"rm -f {tmp} {tmp}-wal {tmp}-shm && sudo -u {d.app_user}"
+        f" {litestream_args('restore')}{point} -o {tmp} {d.app_root}/data/milesahead.db"
+    )
+    replace_database(fetch, label, start_app=start_app)
+
+
+def replace_database(fetch, label, start_app=True):
+    """`fetch` writes data/milesahead.db.restore; check it, swap it in, restart, gate."""
+    d = host.data
+    backups = f"{d.app_root}/backups"
+    db = f"{d.app_root}/data/milesahead.db"
+    lock = f"{d.app_root}/deploy.lock"
     tmp = f"{db}.restore"
     # Check the copy while the site still runs: a bad file never stops the service.
     server.shell(
-        name="Unpack the backup and check its integrity",
+        name="Fetch the copy and check its integrity",
         commands=[
-            f"umask 0027 && case {q(remote)} in *.gz) gzip -dc {q(remote)} > {tmp};; *) cp {q(remote)} {tmp};; esac"
+            f"umask 0027 && {{ {fetch}; }}"
             f" && python3 -c {q(INTEGRITY)} {tmp}"
             f" || {{ rm -f {tmp}; rm -rf {lock}; exit 1; }}"
         ],
     )
     server.shell(name=f"Stop {d.app_name}", commands=[f"systemctl stop {d.app_name}.service"])
+    # After the app: on stop Litestream ships the last writes, so the replica keeps them.
+    server.shell(name="Stop Litestream", commands=[f"systemctl stop {LITESTREAM_UNIT} 2>/dev/null || true"])
     server.shell(
         name="Keep a copy of the current database",
         commands=[
@@ -357,17 +401,31 @@ def restore(backup):
     server.shell(
         name="Put the restored database in place",
         commands=[
-            f"rm -f {db}-wal {db}-shm && chown {d.app_user}:{d.app_user} {tmp} && chmod 0640 {tmp} && mv -T {tmp} {db}"
+            f"rm -f {db}-wal {db}-shm {tmp}-wal {tmp}-shm"
+            f" && chown {d.app_user}:{d.app_user} {tmp} && chmod 0640 {tmp} && mv -T {tmp} {db}"
         ],
     )
+    # What `litestream reset` does: its next sync snapshots the restored database.
+    server.shell(
+        name="Reset Litestream's local state and start it",
+        commands=[
+            f"rm -rf {d.app_root}/data/.milesahead.db-litestream"
+            f" && if systemctl is-enabled --quiet {LITESTREAM_UNIT} 2>/dev/null;"
+            f" then systemctl start {LITESTREAM_UNIT}; fi"
+        ],
+    )
+    if not start_app:
+        log(f"{label} ok; no release yet, deploying one")
+        release_lock()
+        return
     server.shell(name=f"Start {d.app_name}", commands=[f"systemctl start {d.app_name}.service"])
     ok = gate(
         f'"$(cat {d.app_root}/current/RELEASE)"',
         name="Health gate: the site is healthy on the restored database",
         _ignore_errors=True,
     )
-    log(f"restore {os.path.basename(backup)} ok", _if=ok.did_succeed)
-    log(f"restore {os.path.basename(backup)} FAILED health gate", _if=ok.did_error)
+    log(f"{label} ok", _if=ok.did_succeed)
+    log(f"{label} FAILED health gate", _if=ok.did_error)
     release_lock()
     fail_with_journal("the site is not healthy after the restore", _if=ok.did_error)
 
