@@ -5,11 +5,11 @@ Required, because the site is broken without them:
   NVIDIA_API_KEY       the pipeline's LLM key; without it no article is ever written
   GRAFANA_*            when Alloy is enabled (the default): without them monitoring is blind
 Optional: UNSPLASH_KEY, PEXELS_KEY, PIXABAY_KEY (a source without a key is skipped),
-SESSION_SECRET (default: derived from ADMIN_PASSWORD_HASH, so a new password also
-ends every session).
+SESSION_SECRET (default: none in config.yaml, so the app generates
+<data>/session_secret once, as `make run` does: deleting that file and restarting logs
+everyone out, on the server as on a laptop).
 """
 
-import hashlib
 import re
 
 REQUIRED = ("ADMIN_PASSWORD_HASH", "NVIDIA_API_KEY")
@@ -52,11 +52,7 @@ def check(environ, alloy_enabled=True):
 def values(environ):
     """The secrets as template variables (every name present, optional ones may be '')."""
     names = REQUIRED + OPTIONAL + GRAFANA
-    out = {name: environ.get(name, "") for name in names}
-    if not out["SESSION_SECRET"] and out["ADMIN_PASSWORD_HASH"]:
-        seed = "milesahead-session:" + out["ADMIN_PASSWORD_HASH"]
-        out["SESSION_SECRET"] = hashlib.sha256(seed.encode()).hexdigest()
-    return out
+    return {name: environ.get(name, "") for name in names}
 
 
 def mask(text, environ):

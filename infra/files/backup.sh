@@ -7,13 +7,16 @@
 # (WAL mode); it is checked with PRAGMA integrity_check, compressed, and renamed into
 # place only when complete. Old copies are rotated. Any failure exits non-zero and
 # leaves a line in the journal (tag milesahead-backup).
+#
+# Where the database is, where the copies go and how many are kept come from the app's
+# config (database.path, backup.dir, backup.keep_daily, backup.keep_weekly), read by the
+# running release's own config loader: setup renders that file from group data, so
+# nothing else holds these settings. KEEP_OTHER (default 5) is how many pre-deploy and
+# manual copies are kept.
 set -eu
 
-ROOT=${MILESAHEAD_ROOT:-/opt/milesahead}
-DB=${MILESAHEAD_DB:-$ROOT/data/milesahead.db}
-DIR=${MILESAHEAD_BACKUPS:-$ROOT/backups}
-KEEP_DAILY=${KEEP_DAILY:-7}
-KEEP_WEEKLY=${KEEP_WEEKLY:-4}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)  # this script lives in <app_root>/bin
+CONFIG=${MILESAHEAD_CONFIG:-$ROOT/config.yaml}
 KEEP_OTHER=${KEEP_OTHER:-5}
 KIND=${1:-daily}
 
@@ -22,6 +25,17 @@ say() {
     logger -t milesahead-backup -- "$*" 2>/dev/null || true
 }
 trap 'status=$?; [ $status -eq 0 ] || say "FAILED ($KIND, exit $status)"' EXIT
+
+settings=$(cd / && PYTHONPATH="$ROOT/current/vendor:$ROOT/current" python3 - "$CONFIG" <<'PY'
+import shlex, sys
+import config
+c = config.load_config(sys.argv[1])
+for name, value in (("DB", c["database"]["path"]), ("DIR", c["backup"]["dir"]),
+                    ("KEEP_DAILY", c["backup"]["keep_daily"]), ("KEEP_WEEKLY", c["backup"]["keep_weekly"])):
+    print(f"{name}={shlex.quote(str(value))}")
+PY
+) || { say "cannot read $CONFIG (is a release deployed?)"; exit 1; }
+eval "$settings"
 
 [ -f "$DB" ] || { say "no database at $DB"; exit 1; }
 mkdir -p "$DIR/$KIND"

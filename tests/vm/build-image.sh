@@ -23,7 +23,7 @@ PACKAGES=apt,systemd-sysv,udev,dbus,openssh-server,python3,sudo,linux-image-clou
 PACKAGES=$PACKAGES,iptables,iptables-persistent,netfilter-persistent,unattended-upgrades
 # How long the first boot's pending upgrade holds the dpkg lock (seconds): on a real
 # fresh OCI instance about 18 minutes (29 packages, the kernel among them).
-FIRSTBOOT_HOLD=150
+FIRSTBOOT_HOLD=60
 STANDIN=testvm-pending-upgrade
 
 # OCI's /etc/iptables/rules.v4 (Oracle's Ubuntu image), InstanceServices shortened to
@@ -68,8 +68,16 @@ Description: stand-in for a fresh OCI host's pending upgrades (test VM only)
 CONTROL
     echo "version $version" >"$pkg/usr/share/doc/$STANDIN/VERSION"
     if [ "$version" != 1 ]; then
-        printf '#!/bin/sh\necho "%s: holding the dpkg lock for %s s (first-boot upgrades)"\nsleep %s\n' \
-            "$STANDIN" "$FIRSTBOOT_HOLD" "$FIRSTBOOT_HOLD" >"$pkg/DEBIAN/postinst"
+        # A lane may lengthen the hold (seconds in /run/testvm-upgrade-hold) and end it
+        # (/run/testvm-upgrade-go) once it has seen the toolkit wait: tests/vm/vm.py.
+        cat >"$pkg/DEBIAN/postinst" <<POSTINST
+#!/bin/sh
+echo "$STANDIN: holding the dpkg lock (first-boot upgrades)"
+i=0
+while [ ! -e /run/testvm-upgrade-go ] && [ \$i -lt "\$(cat /run/testvm-upgrade-hold 2>/dev/null || echo $FIRSTBOOT_HOLD)" ]; do
+    sleep 1; i=\$((i + 1))
+done
+POSTINST
         chmod 0755 "$pkg/DEBIAN/postinst"
     fi
     dpkg-deb --root-owner-group -b "$pkg" "$out" >/dev/null
@@ -145,9 +153,10 @@ oci_shape() {
     for line in "$@"; do echo "$line" >>"$root/etc/apt/sources.list"; done
     repo=/var/lib/milesahead-testvm/upgrades
     mkdir -p "$root$repo"
-    standin_deb 1 "$root/tmp/$STANDIN-1.deb"
-    chroot "$root" dpkg -i "/tmp/$STANDIN-1.deb" >/dev/null
-    rm -f "$root/tmp/$STANDIN-1.deb"
+    # Version 1 stays beside the repository: a lane that finds the first boot's upgrade
+    # already over (a slow host) reinstalls it to make the upgrade pending again.
+    standin_deb 1 "$root/var/lib/milesahead-testvm/${STANDIN}_1_all.deb"
+    chroot "$root" dpkg -i "/var/lib/milesahead-testvm/${STANDIN}_1_all.deb" >/dev/null
     standin_deb 2 "$root$repo/${STANDIN}_2_all.deb"
     (cd "$root$repo" && dpkg-scanpackages --multiversion . /dev/null 2>/dev/null >Packages)
     cat >"$root$repo/Release" <<RELEASE

@@ -258,6 +258,34 @@ class TestVM:
                 return
         raise VMError(f"guest did not come back within {timeout} s; console:\n{_tail(self.console_log)}")
 
+    def hold_apt_as_after_first_boot(self, seconds=1200):
+        """Make sure unattended-upgrades is upgrading, and keeps the dpkg lock, for up to
+        `seconds` or until release_apt(): the fresh host a first `setup` meets.
+
+        The image's first boot starts that upgrade by itself and holds the lock for a
+        minute or so (README: A host shaped like OCI's). A lane that gets here after it
+        (a busy host) finds it done, so the stand-in package is put back to version 1 and
+        apt-daily-upgrade started again, as its timer would. Returns "first boot" or
+        "started again".
+        """
+        self.ssh(
+            f"echo {int(seconds)} | sudo tee /run/testvm-upgrade-hold > /dev/null && sudo rm -f /run/testvm-upgrade-go"
+        )
+        status = self.ssh("dpkg-query -W -f '${Status} ${Version}' testvm-pending-upgrade").stdout
+        running = self.ssh("systemctl is-active apt-daily.service apt-daily-upgrade.service", check=False).stdout
+        if status == "install ok installed 2" and "activating" not in running:
+            self.ssh(
+                "sudo dpkg -i /var/lib/milesahead-testvm/testvm-pending-upgrade_1_all.deb > /dev/null"
+                " && sudo rm -f /var/lib/apt/periodic/upgrade-stamp"
+                " && sudo systemctl start --no-block apt-daily-upgrade.service"
+            )
+            return "started again"
+        return "first boot"
+
+    def release_apt(self):
+        """End the stand-in upgrade's hold: unattended-upgrades finishes, apt is free."""
+        self.ssh("sudo touch /run/testvm-upgrade-go")
+
     def inventory_env(self):
         """Environment variables that point the toolkit's inventory at this guest."""
         return {
