@@ -40,34 +40,36 @@ APT_LOCKS = (
 # (Not unattended-upgrades.service: on Debian it only waits for shutdown, "active" all along.)
 APT_UNITS = ("apt-daily.service", "apt-daily-upgrade.service")
 
+
 # One line per thing apt would trip over: "PATH held by COMM (pid N)", or "UNIT is
 # running" / "UNIT is about to start" (apt-daily-upgrade waits for apt-daily, then
 # takes the lock again). POSIX locks (apt's and dpkg's fcntl locks) are in
 # /proc/locks as "N: POSIX ADVISORY WRITE PID MAJ:MIN:INODE ..."; waiters have "->".
-APT_BUSY = (
-    f"for f in {' '.join(APT_LOCKS)}; do [ -e $f ] || continue; i=$(stat -c %i $f);"
-    ' grep -v -- \'->\' /proc/locks | awk -v i=":$i" \'$2 == "POSIX" && substr($6, length($6) - length(i) + 1) == i'
-    ' { print $5 }\' | while read -r p; do echo "$f held by $(cat /proc/$p/comm 2>/dev/null) (pid $p)"; done;'
-    f" done; for u in {' '.join(APT_UNITS)}; do"
-    ' s=$(systemctl is-active $u 2>/dev/null); case $s in active|activating|reloading) echo "$u is running";; esac;'
-    ' systemctl list-jobs --no-legend 2>/dev/null | grep -q " $u " && echo "$u is about to start";'
-    " done; true"
-)
+def apt_busy_command(locks=APT_LOCKS, units=APT_UNITS):
+    return (
+        f"for f in {' '.join(locks)}; do [ -e $f ] || continue; i=$(stat -c %i $f);"
+        ' grep -v -- \'->\' /proc/locks | awk -v i=":$i" \'$2 == "POSIX" && substr($6, length($6) - length(i) + 1) == i'
+        ' { print $5 }\' | while read -r p; do echo "$f held by $(cat /proc/$p/comm 2>/dev/null) (pid $p)"; done;'
+        f" done; for u in {' '.join(units)}; do"
+        ' s=$(systemctl is-active $u 2>/dev/null); case $s in active|activating|reloading) echo "$u is running";; esac;'
+        ' systemctl list-jobs --no-legend 2>/dev/null | grep -q " $u " && echo "$u is about to start";'
+        " done; true"
+    )
 
 
 class AptBusy(FactBase):
     """What holds (or is about to hold) the dpkg and apt locks: a list, empty when apt is free."""
 
     def command(self):
-        return APT_BUSY
+        return apt_busy_command()
 
     def process(self, output):
         return sorted(set(line.strip() for line in output if line.strip()))
 
 
-def apt_wait_command(timeout):
+def apt_wait_command(timeout, locks=APT_LOCKS, units=APT_UNITS):
     """Poll until apt is free; fail after `timeout` seconds naming what still holds it."""
-    busy = shlex.quote(APT_BUSY)
+    busy = shlex.quote(apt_busy_command(locks, units))
     return (
         f'start=$(date +%s); while busy=$(sh -c {busy}); [ -n "$busy" ]; do'
         " waited=$(( $(date +%s) - start ));"

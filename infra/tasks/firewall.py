@@ -44,8 +44,8 @@ class InputRule(FactBase):
     there is no iptables at all. file: `none` when there is no rules file that blocks.
     """
 
-    def command(self, spec, version=4):
-        tool, path = TOOLS[version], RULES_FILES[version]
+    def command(self, spec, version=4, path=None):
+        tool, path = TOOLS[version], path or RULES_FILES[version]
         line = shlex.quote(f"-A INPUT {spec}")
         blocks = shlex.quote(BLOCKS)
         return (
@@ -72,9 +72,9 @@ def insert_live_command(spec, version=4):
     )
 
 
-def insert_file_command(spec, version=4):
+def insert_file_command(spec, version=4, path=None):
     """Write the line before the file's first INPUT REJECT/DROP: beside, then rename."""
-    path = RULES_FILES[version]
+    path = path or RULES_FILES[version]
     line = shlex.quote(f"-A INPUT {spec}")
     program = shlex.quote("!done && $0 ~ re { print line; done = 1 } { print } END { if (!done) exit 1 }")
     return (
