@@ -63,7 +63,13 @@ class Summary:
         self.failed = False
 
     def feed(self, line):
-        if m := STARTING.match(line):
+        if line.startswith("--> An exception occurred"):
+            self.raised = True  # a deploy file refused (or broke): its message ends the traceback
+        elif getattr(self, "raised", False):
+            if m := re.match(r"^(?:\w+\.)*\w*(?:Error|Exception): (.*)$", line):
+                self.failed = True
+                self.write(f"refused: {m.group(1)}")
+        elif m := STARTING.match(line):
             self.operation, self.pending = m.group(1), []
         elif m := SUMMARY.match(line):
             self.said.append((m.group(1), m.group(2)))

@@ -63,3 +63,17 @@ def test_a_host_that_cannot_be_reached_is_named():
         "--> pyinfra error: No hosts remaining!\n"
     )
     assert lines == ["[203.0.113.10] Could not connect (Timed out)", "--> pyinfra error: No hosts remaining!"]
+
+
+def test_a_refusal_from_a_deploy_file_is_its_message_not_a_traceback():
+    _summary, lines = summarize(
+        "--> An exception occurred in: /repo/infra/deploys/setup.py:\n\n"
+        "Traceback (most recent call last):\n"
+        '  File "/repo/infra/tasks/preflight.py", line 40, in check\n'
+        "infra.tasks.preflight.PreflightError: web1: Grafana's apt key is not reachable from the host"
+        " (...). Nothing was changed. ... --data alloy_enabled=false\n"
+    )
+    assert lines == [
+        "refused: web1: Grafana's apt key is not reachable from the host (...). Nothing was changed."
+        " ... --data alloy_enabled=false"
+    ]

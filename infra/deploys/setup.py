@@ -5,10 +5,11 @@ import os
 from pyinfra import host
 
 from infra import secrets
-from infra.tasks import alloy, app, backup, base, caddy, firewall
+from infra.tasks import alloy, app, backup, base, caddy, firewall, preflight
 
 # Refuse before the first operation: a half-configured host is worse than none.
 secrets.check(os.environ, alloy_enabled=host.data.alloy_enabled)
+preflight.check()
 
 base.user_and_layout()
 app.config_and_service()

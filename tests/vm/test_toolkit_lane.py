@@ -287,6 +287,17 @@ def test_setup_refuses_a_missing_secret_before_connecting(lane):
     assert lane.ssh(f"test -e {APP} && echo present || echo absent") == "absent"
 
 
+def test_setup_refuses_an_unreachable_alloy_repository_before_changing_anything(lane):
+    # Nothing listens on port 9 of the host: as when Grafana's repository cannot be reached.
+    unreachable = ["--data", "alloy_apt_repo=deb [trusted=yes] http://10.0.2.2:9/ ./"]
+    result, output = lane.toolkit(*unreachable, "setup", check=False)
+    assert result.returncode != 0
+    assert "refused:" in output and "not reachable from the host" in output
+    assert "--data alloy_enabled=false" in output  # the way out
+    assert "Traceback" not in output
+    assert lane.ssh(f"test -e {APP} && echo present || echo absent") == "absent"
+
+
 def test_dry_setup_shows_changes_without_touching_the_host(lane):
     _result, output = lane.toolkit("setup", "--dry")
     assert "Render config.yaml" in output  # the secret file shows as a change...
