@@ -7,11 +7,13 @@ Security in brief: the password is checked against a bcrypt hash from config
 (no hash, no desk); the session is a cookie `issued.nonce.hmac` signed with the
 session secret and expiring after admin.session_hours; every POST carries a
 CSRF token derived from the session (or, on the login form, from a short-lived
-signed pre-login cookie); failed logins are throttled per client address.
+signed pre-login cookie); failed logins are throttled per client address, and
+password checks for the account are capped per minute, whatever the address.
 The state machine itself lives in workflow.py; handlers here only call it.
 """
 
 import base64
+import collections
 import contextlib
 import functools
 import hashlib
@@ -64,41 +66,56 @@ DONE = {
 
 
 class Throttle:
-    """Per-client login failures: after `max_failures` in a row, a doubling wait.
+    """Login failures per client, and password checks for the one account.
 
-    A throttled client is answered 429 at once (no thread sleeps); a success,
-    or an hour without failures, forgets the client.
+    Per client: after `max_failures` in a row, a doubling wait; a throttled client is
+    answered 429 at once (no thread sleeps); a success, or an hour without failures,
+    forgets the client. Nothing else does: the table keeps at most `max_clients`, and
+    when it is full of live entries a newcomer's failures count in one entry shared by
+    every client not in the table. So a flood from many addresses shortens no one's
+    wait, and costs the flooders a shared budget.
+
+    Overall: at most `checks_per_minute` password checks (bcrypt) in any 60 seconds,
+    whoever asks, so many addresses together guess no faster than that.
     """
 
     BASE_DELAY = 2
     MAX_DELAY = 15 * 60
-    FORGET_AFTER = 3600
-    MAX_CLIENTS = 10_000
+    FORGET_AFTER = 3600  # > MAX_DELAY: a client forgotten is never still waiting
+    SHARED = None  # the key of the entry clients outside a full table share
 
-    def __init__(self, max_failures):
+    def __init__(self, max_failures, checks_per_minute, max_clients=10_000):
         self.max_failures = max(1, max_failures)
-        self.clients = {}  # address -> [failures, last_failure, locked_until]
+        self.checks_per_minute = checks_per_minute
+        self.max_clients = max_clients
+        self.clients = collections.OrderedDict()  # address -> [failures, last_failure, locked_until], oldest first
+        self.checks = collections.deque()  # times of the password checks in the last minute
         self.lock = threading.Lock()
+
+    def _key(self, client, now):
+        """The entry a client's failures count in: its own, or the shared one when the table is full."""
+        if client in self.clients:
+            return client
+        while self.clients:  # forget the oldest clients an hour quiet, and only them
+            oldest = next(iter(self.clients))
+            if now - self.clients[oldest][1] <= self.FORGET_AFTER:
+                break
+            del self.clients[oldest]
+        tracked = len(self.clients) - (self.SHARED in self.clients)
+        return client if tracked < self.max_clients else self.SHARED
 
     def retry_after(self, client, now):
         """Seconds this client must still wait (0: may try now)."""
         with self.lock:
-            entry = self.clients.get(client)
-            if entry is None:
-                return 0
-            if now - entry[1] > self.FORGET_AFTER and now >= entry[2]:
-                del self.clients[client]
-                return 0
-            return max(0, int(entry[2] - now + 0.999))
+            entry = self.clients.get(client if client in self.clients else self.SHARED)
+            return 0 if entry is None else max(0, int(entry[2] - now + 0.999))
 
     def failure(self, client, now):
         """Record a failure; returns (failures in a row, seconds until the next try)."""
         with self.lock:
-            if len(self.clients) >= self.MAX_CLIENTS:
-                oldest = sorted(self.clients, key=lambda c: self.clients[c][1])[: self.MAX_CLIENTS // 10]
-                for c in oldest:
-                    del self.clients[c]
-            entry = self.clients.setdefault(client, [0, now, now])
+            key = self._key(client, now)
+            entry = self.clients.pop(key, None) or [0, now, now]
+            self.clients[key] = entry  # now the newest
             if now - entry[1] > self.FORGET_AFTER:
                 entry[0] = 0
             entry[0] += 1
@@ -106,12 +123,22 @@ class Throttle:
             delay = 0
             if entry[0] >= self.max_failures:
                 delay = min(self.MAX_DELAY, self.BASE_DELAY * 2 ** (entry[0] - self.max_failures))
-            entry[2] = now + delay
+            entry[2] = max(entry[2], now + delay)
             return entry[0], delay
 
     def success(self, client):
         with self.lock:
             self.clients.pop(client, None)
+
+    def password_check(self, now):
+        """Take one of the minute's password checks: 0, or the seconds until one is free."""
+        with self.lock:
+            while self.checks and now - self.checks[0] >= 60:
+                self.checks.popleft()
+            if len(self.checks) >= self.checks_per_minute:
+                return max(1, int(self.checks[0] + 60 - now + 0.999))
+            self.checks.append(now)
+            return 0
 
 
 class Desk:
@@ -124,7 +151,9 @@ class Desk:
     def __init__(self, config):
         self.config = config
         self.secret = load_secret(config)
-        self.throttle = Throttle(config["admin"]["max_login_failures"])
+        self.throttle = Throttle(
+            config["admin"]["max_login_failures"], config["admin"]["max_password_checks_per_minute"]
+        )
         self.clock = time.time  # tests move time forward by replacing this
 
     @property
@@ -153,6 +182,16 @@ def load_secret(config):
         return configured.encode()
     folder = os.path.dirname(os.path.abspath(config["database"]["path"]))
     path = os.path.join(folder, "session_secret")
+    try:
+        return read_or_make_secret(folder, path)
+    except OSError as e:
+        raise site.CommandError(
+            f"{path}: cannot read or create the session secret ({e.strerror}); make {folder} writable "
+            "by this user, or set admin.session_secret"
+        ) from None
+
+
+def read_or_make_secret(folder, path):
     os.makedirs(folder, exist_ok=True)
     for _ in range(20):
         try:
@@ -169,7 +208,7 @@ def load_secret(config):
         if len(secret) >= 32:
             return secret
         time.sleep(0.05)  # another process is between creating and writing it
-    raise RuntimeError(f"{path}: session secret file is empty or too short; delete it to have a new one made")
+    raise site.CommandError(f"{path}: session secret file is empty or too short; delete it to have a new one made")
 
 
 def desk():
@@ -364,7 +403,7 @@ def editor_page(handler):
 
 
 def form():
-    return request.forms.decode()  # UTF-8 values (bottle's default is latin-1)
+    return request.forms.decode()  # UTF-8 values (bottle's default is latin-1); app.check_request vetted them
 
 
 def safe_next(target):
@@ -424,6 +463,13 @@ def login_submit():
             "The login form expired or did not come from this site. Reload the login page and try again.",
             back="/admin/login",
         )
+    busy = the_desk.throttle.password_check(now)
+    if busy:
+        metrics.LOGIN_FAILURES.labels(reason="throttled").inc()
+        log.warning("admin login from %s refused: the minute's password checks are used up", client)
+        response.set_header("Retry-After", str(busy))
+        message = f"Too many login attempts on this site right now. Try again in {busy} seconds."
+        return login_form(429, message, data.get("next", ""))
     if not check_password(data.get("password", "")):
         failures, delay = the_desk.throttle.failure(client, now)
         metrics.LOGIN_FAILURES.labels(reason="wrong_password").inc()
@@ -523,7 +569,7 @@ def preview(article_id):
     article = load_article(article_id)
     body = site.render_article(article)
     private_headers(frame="SAMEORIGIN")
-    response.set_header("Content-Security-Policy", "frame-ancestors 'self'")
+    response.set_header("Content-Security-Policy", site.PREVIEW_CSP)
     return body
 
 
@@ -535,14 +581,21 @@ def reader_pages_of(article_id):
     """Around a change to an article: afterwards re-render exactly the reader pages it
     touched, as they were before (the old slug, cards it no longer links) and after.
 
+    Both sets are read inside the change's own write transaction: read outside it,
+    an unpublish racing an approve saw the article before the approve committed,
+    found no pages to take down, and left it public. Inside, every commit is followed
+    by a publish of the pages it changed, rendered after it, so public/ ends as a full
+    publish of the committed database would leave it, whatever the interleaving.
+
     The change is saved first; a publish that fails is logged and told to the editor
     (the next full publish, at the latest the next restart, catches up) but never
     undoes the change.
     """
     conn = site.db()
-    before = publish.article_pages(conn, article_id)
-    yield
-    pages = before | publish.article_pages(conn, article_id)
+    with store.transaction(conn):  # workflow's own writes join it
+        before = publish.article_pages(conn, article_id)
+        yield
+        pages = before | publish.article_pages(conn, article_id)
     if not pages:
         return
     try:
@@ -576,9 +629,23 @@ def act(article_id, action):
     bottle.redirect(back)
 
 
+def string_field(data, name, default=""):
+    """data[name] as a string: JSON may send any type, and the message names the field."""
+    value = data.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string, not {json_type(value)}")
+    return value
+
+
+def json_type(value):
+    return {dict: "an object", list: "a list", bool: "true or false"}.get(type(value), "a number")
+
+
 def edited_fields(data):
     """Fields present in an edit (form or JSON); key details arrive as 'Label: value' lines."""
-    fields = {k: data[k] for k in ("title", "tldr", "type", "body_html", "persona_take") if k in data}
+    fields = {k: string_field(data, k) for k in ("title", "tldr", "type", "body_html", "persona_take") if k in data}
     if "key_details" in data:
         value = data["key_details"]
         if isinstance(value, str):
@@ -591,8 +658,11 @@ def edited_fields(data):
                     raise ValueError(f"Key details: write each line as 'Label: value' (got {line.strip()!r}).")
                 pairs.append([label.strip(), text.strip()])
             value = pairs
-        elif not all(isinstance(p, list | tuple) and len(p) == 2 for p in value):
-            raise ValueError("key_details must be a list of [label, value] pairs")
+        elif not (
+            isinstance(value, list)
+            and all(isinstance(p, list) and len(p) == 2 and all(isinstance(t, str) for t in p) for p in value)
+        ):
+            raise ValueError("key_details must be a list of [label, value] pairs of strings")
         fields["key_details"] = [list(p) for p in value]
     return fields
 
@@ -604,7 +674,7 @@ def apply_edit(article_id, data, actor):
     changes = workflow.changed_fields(article, edited_fields(data))
     if not changes:
         return article, []
-    note = (data.get("note") or "").strip() or "edited by hand"
+    note = string_field(data, "note").strip() or "edited by hand"
     with reader_pages_of(article_id):
         article = workflow.revise(conn, article_id, actor, note=note, **changes)
     return article, sorted(changes)
@@ -655,6 +725,12 @@ def runs_page():
 
 
 @editor_page
+def cards_page():
+    """The same list as `app.py cards-report`: cards whose facts or sources are oldest first."""
+    return render("admin_cards", "Card facts", report=store.cards_report(site.db()))
+
+
+@editor_page
 def start_run():
     _, message = trigger_run()
     flash(message)
@@ -678,6 +754,9 @@ def api_actor():
     """Who is calling the API, or an error response: token first, then the session cookie."""
     token = desk().config["admin"]["api_token"]
     header = request.get_header("Authorization", "")
+    if header and not token:  # no token to guess: refused, and nobody's budget is touched
+        metrics.LOGIN_FAILURES.labels(reason="bad_token").inc()
+        api_error(401, "admin.api_token is not set, so the API takes no tokens: log in at /admin/login instead.")
     if header:
         scheme, _, sent = header.partition(" ")
         client, now = client_address(), desk().clock()
@@ -686,12 +765,12 @@ def api_actor():
             metrics.LOGIN_FAILURES.labels(reason="throttled").inc()
             response.set_header("Retry-After", str(wait))
             api_error(429, f"Too many failed attempts. Try again in {wait} seconds.")
-        if token and scheme.lower() == "bearer" and hmac.compare_digest(sent.strip().encode(), token.encode()):
+        if scheme.lower() == "bearer" and hmac.compare_digest(sent.strip().encode(), token.encode()):
             return f"{EDITOR} (api token)"
         desk().throttle.failure(client, now)
         metrics.LOGIN_FAILURES.labels(reason="bad_token").inc()
         log.warning("admin API token refused from %s", client)
-        api_error(401, "The API token is wrong, or admin.api_token is not set.")
+        api_error(401, "The API token is wrong.")
     if closed_reason():
         api_error(503, closed_reason())
     if current_session() is None:
@@ -715,15 +794,27 @@ def api(handler):
 
 
 def api_body():
-    if request.json is not None:
-        if not isinstance(request.json, dict):
+    try:
+        data = request.json
+    except RecursionError:  # the parser's own limit on nesting
+        api_error(400, "The JSON is nested too deeply.")
+    if data is not None:
+        if not isinstance(data, dict):
             api_error(400, "Send a JSON object.")
-        return request.json
+        return data
     return dict(form())
 
 
+def api_text(name):
+    """A string field of the API body, or a 400 that names it."""
+    try:
+        return string_field(api_body(), name)
+    except ValueError as e:
+        api_error(400, str(e))
+
+
 def api_article_data(conn, article):
-    data = dict(article)
+    data = site.with_safe_urls(article)
     data["allowed_transitions"] = list(workflow.allowed_targets(article["status"]))
     data["linked_cards"] = store.article_linked_cards(conn, article["id"])
     data["mentioned_cards"] = [card["slug"] for card in workflow.find_cards(conn, article)]
@@ -799,13 +890,13 @@ def with_publish_error(data):
 
 @api
 def api_transition(article_id, actor):
-    body = api_body()
-    return api_move(article_id, str(body.get("to") or body.get("status") or ""), actor, body.get("feedback") or "")
+    target = api_text("to") if "to" in api_body() else api_text("status")
+    return api_move(article_id, target, actor, api_text("feedback"))
 
 
 @api
 def api_action(article_id, action, actor):
-    return api_move(article_id, ACTIONS[action], actor, api_body().get("feedback") or "")
+    return api_move(article_id, ACTIONS[action], actor, api_text("feedback"))
 
 
 @api
@@ -847,6 +938,7 @@ ROUTES = [
     ("POST", f"/admin/articles/<article_id:int>/{ACTION_RULE}", act),
     ("GET", "/admin/runs", runs_page),
     ("POST", "/admin/runs", start_run),
+    ("GET", "/admin/cards", cards_page),
     ("GET", "/api/admin/session", api_session),
     ("GET", "/api/admin/articles", api_articles),
     ("GET", "/api/admin/articles/<article_id:int>", api_article),

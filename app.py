@@ -1,6 +1,6 @@
 """milesahead: the web app (Bottle on waitress) and its command line.
 
-Sections, top to bottom: release and app factory, per-request database,
+Sections, top to bottom: release and app factory, security headers, per-request database,
 page rendering, reader pages, feeds, JSON API, health and metrics, errors, CLI.
 Only `approved` articles ever reach a reader URL; every reader query goes
 through store.list_published / store.get_published_article.
@@ -8,11 +8,15 @@ through store.list_published / store.get_published_article.
 
 import argparse
 import datetime
+import errno
 import getpass
 import hashlib
+import html
 import json
 import logging
 import os
+import socket
+import sqlite3
 import sys
 import threading
 import xml.etree.ElementTree as ET
@@ -25,6 +29,8 @@ import metrics
 import pipeline
 import publish
 import store
+import urls
+import workflow
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VIEWS = os.path.join(HERE, "views")
@@ -76,7 +82,7 @@ def create_app(config):
         conn.close()
     metrics.set_build_info(app.config["milesahead.release"], store.SCHEMA_VERSION)
 
-    app.add_hook("before_request", limit_body_size)
+    app.add_hook("before_request", check_request)
     app.add_hook("after_request", end_request)
     for path, callback in READER_ROUTES:
         app.route(path, "GET", cacheable(callback))
@@ -84,7 +90,7 @@ def create_app(config):
         app.route(path, "GET", callback)
     for code in (400, 401, 403, 404, 405, 409, 413, 429, 500, 503):
         app.error(code)(error_page)
-    app.wsgi = metrics.instrument(app.wsgi)
+    app.wsgi = with_security_headers(metrics.instrument(app.wsgi))
 
     import admin  # the editorial desk adds its routes to the same app
 
@@ -98,6 +104,63 @@ def cfg():
 
 def publisher(app=None):
     return (app or request.app).config["milesahead.publisher"]
+
+
+# --- Security headers --------------------------------------------------------
+# Sent by the app on every answer, so `make run` and the tests see what production
+# sends; Caddy's site (infra/templates/site.caddy.j2) sends the same for the files it
+# serves itself and keeps the app's own (tests/test_caddy_site.py holds the two equal).
+
+# Reader pages carry no script at all, and load only their own stylesheet and images.
+READER_CSP = (
+    "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self' https: http: data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+# The desk: only its own scripts, styles and forms; it frames only its own preview.
+DESK_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: http: data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+# The desk's preview of a reader page: framed by the desk alone, and sandboxed even when
+# opened on its own (an opaque origin: nothing in it could read the desk's session).
+PREVIEW_CSP = READER_CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'") + "; sandbox"
+SECURITY_HEADERS = [
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+]
+
+
+def is_desk_path(path):
+    return path in ("/admin", "/api/admin") or path.startswith(("/admin/", "/api/admin/"))
+
+
+def with_security_headers(wsgi):
+    """Add the security headers a handler did not set itself (the desk's preview sets its own).
+
+    A WSGI wrapper, like metrics.instrument, so the 500 of an unhandled exception gets
+    them too (Bottle's hooks run before it replaces the response).
+    """
+
+    def secured(environ, start_response):
+        wanted = [("Content-Security-Policy", READER_CSP), *SECURITY_HEADERS]
+        if is_desk_path(environ.get("PATH_INFO", "")):
+            # A desk URL names drafts: it never goes to another site as a referrer.
+            wanted = [("Content-Security-Policy", DESK_CSP), ("Referrer-Policy", "same-origin"), *SECURITY_HEADERS]
+
+        def add_missing(status, headers, exc_info=None):
+            present = {name.lower() for name, _value in headers}
+            for name, value in wanted:
+                if name.lower() not in present:
+                    headers = [*headers, (name, value)]
+                    present.add(name.lower())
+            return start_response(status, headers, exc_info)
+
+        return wsgi(environ, add_missing)
+
+    return secured
 
 
 # --- Per-request database ----------------------------------------------------
@@ -117,11 +180,24 @@ def db():
     return connections[path]
 
 
-def limit_body_size():
-    """Refuse oversized bodies before anything reads them (waitress caps them too)."""
+def check_request():
+    """Refuse, before any route or login check, what no handler could read: a body over
+    server.max_body_bytes (413), and text that is not UTF-8 (400) in the query, a form
+    or a declared charset. Caught here, a stray byte is a 400 on every route, never a
+    500 and a logged traceback in whichever handler first decodes it."""
     limit = cfg()["server"]["max_body_bytes"]
     if request.content_length > limit:
-        bottle.abort(413, f"Requests are limited to {limit:,} bytes.")
+        bottle.abort(413, f"Request bodies are limited to {limit:,} bytes.")
+    content_type = request.content_type.lower()
+    charset = content_type.partition("charset=")[2].split(";")[0].strip().strip('"')
+    if charset and charset not in ("utf-8", "utf8"):
+        bottle.abort(400, f"Send text as UTF-8, not {charset}.")
+    try:
+        request.query.decode()
+        if request.content_length and not content_type.startswith("application/json"):
+            request.forms.decode()  # what every handler reads; JSON is checked by its parser
+    except UnicodeError:
+        bottle.abort(400, "The request is not valid UTF-8.")
 
 
 def end_request():
@@ -150,8 +226,25 @@ def render(name, title, description="", **values):
         path=request.path,
         format_date=format_date,
         static_url=static_url,
+        safe_url=urls.safe_url,
+        image_src=urls.safe_image_src,
+        outside_link=outside_link,
         **values,
     )
+
+
+def outside_link(url, text=""):
+    """An <a> to an outside URL the one URL policy keeps (urls.py); otherwise only its text.
+
+    Every href a template prints from data goes through this or safe_url, and every src
+    through image_src: a row stored before the policy, or by a path that forgot it, still
+    cannot render a script link. Print it with {{!...}}; both parts are escaped here.
+    """
+    href = urls.safe_url(url)
+    text = html.escape(text or href or "(link removed)")
+    if href is None:
+        return text
+    return f'<a href="{html.escape(href)}" rel="nofollow noopener">{text}</a>'
 
 
 def cacheable(callback):
@@ -229,7 +322,7 @@ def render_article(article):
         article["tldr"],
         article=article,
         linked_cards=store.article_linked_cards(db(), article["id"]),
-        og_image=article["image_url"],
+        og_image=urls.safe_url(article["image_url"]) or "",
         og_type="article",
     )
 
@@ -240,6 +333,7 @@ def cards_index():
         "Credit card reference",
         f"{store.count_cards(db())} credit cards: fees, earning rates, transfer partners and {cfg()['site']['persona_name']}'s verdict.",
         groups=store.cards_by_category(db()),
+        fee_label=store.fee_label,
     )
 
 
@@ -247,6 +341,7 @@ def card_page(slug):
     card = store.get_card(db(), slug)
     if card is None:
         bottle.abort(404, "No card at this address.")
+    linker = workflow.CardLinker(store.card_summaries(db()))
     return render(
         "card",
         card["name"],
@@ -254,6 +349,8 @@ def card_page(slug):
         card=card,
         sections=store.SECTIONS,
         changes=store.card_recent_changes(db(), card["id"]),
+        fee_label=store.fee_label,
+        linked=lambda text: linker.html(text, own_slug=card["slug"]),
     )
 
 
@@ -273,29 +370,35 @@ def atom_feed():
     """Atom 1.0 (RFC 4287): feed id/title/updated/link, each entry id/title/updated/link."""
     articles = store.list_published(db(), limit=50)
     site = cfg()["site"]
-    ET.register_namespace("", ATOM)
-    feed = ET.Element(f"{{{ATOM}}}feed")
-    ET.SubElement(feed, f"{{{ATOM}}}title").text = site["title"]
-    ET.SubElement(feed, f"{{{ATOM}}}subtitle").text = site["description"]
-    ET.SubElement(feed, f"{{{ATOM}}}id").text = absolute_url("/")
-    ET.SubElement(feed, f"{{{ATOM}}}link", href=absolute_url("/feed.xml"), rel="self")
-    ET.SubElement(feed, f"{{{ATOM}}}link", href=absolute_url("/"), rel="alternate")
+    feed = ET.Element("feed", xmlns=ATOM)
+    ET.SubElement(feed, "title").text = site["title"]
+    ET.SubElement(feed, "subtitle").text = site["description"]
+    ET.SubElement(feed, "id").text = absolute_url("/")
+    ET.SubElement(feed, "link", href=absolute_url("/feed.xml"), rel="self")
+    ET.SubElement(feed, "link", href=absolute_url("/"), rel="alternate")
     updated = articles[0]["published_at"] if articles else "2026-01-01T00:00:00+00:00"
-    ET.SubElement(feed, f"{{{ATOM}}}updated").text = updated
-    author = ET.SubElement(feed, f"{{{ATOM}}}author")
-    ET.SubElement(author, f"{{{ATOM}}}name").text = site["title"]
+    ET.SubElement(feed, "updated").text = updated
+    author = ET.SubElement(feed, "author")
+    ET.SubElement(author, "name").text = site["title"]
     for article in articles:
         url = absolute_url(f"/articles/{article['slug']}")
-        entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
-        ET.SubElement(entry, f"{{{ATOM}}}title").text = article["title"]
-        ET.SubElement(entry, f"{{{ATOM}}}id").text = url
-        ET.SubElement(entry, f"{{{ATOM}}}link", href=url, rel="alternate")
-        ET.SubElement(entry, f"{{{ATOM}}}updated").text = article["updated_at"]
-        ET.SubElement(entry, f"{{{ATOM}}}published").text = article["published_at"]
-        ET.SubElement(entry, f"{{{ATOM}}}summary").text = article["tldr"]
-        ET.SubElement(entry, f"{{{ATOM}}}category", term=article["type"])
+        entry = ET.SubElement(feed, "entry")
+        ET.SubElement(entry, "title").text = article["title"]
+        ET.SubElement(entry, "id").text = url
+        ET.SubElement(entry, "link", href=url, rel="alternate")
+        ET.SubElement(entry, "updated").text = article["updated_at"]
+        ET.SubElement(entry, "published").text = article["published_at"]
+        ET.SubElement(entry, "summary").text = article["tldr"]
+        ET.SubElement(entry, "category", term=article["type"])
     response.content_type = "application/atom+xml; charset=utf-8"
-    return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+    return xml_document(feed)
+
+
+def xml_document(root):
+    """The document's bytes. Its namespace is the root's own xmlns attribute, never named
+    process-wide (ET.register_namespace): concurrent requests for the other document
+    renamed this one's elements to `ns0:`, so its bytes and ETag changed with its data not."""
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
 SITEMAP = "http://www.sitemaps.org/schemas/sitemap/0.9"
@@ -303,14 +406,13 @@ SITEMAP = "http://www.sitemaps.org/schemas/sitemap/0.9"
 
 def sitemap():
     conn = db()
-    ET.register_namespace("", SITEMAP)
-    urlset = ET.Element(f"{{{SITEMAP}}}urlset")
+    urlset = ET.Element("urlset", xmlns=SITEMAP)
 
     def add(path, lastmod=None):
-        url = ET.SubElement(urlset, f"{{{SITEMAP}}}url")
-        ET.SubElement(url, f"{{{SITEMAP}}}loc").text = absolute_url(path)
+        url = ET.SubElement(urlset, "url")
+        ET.SubElement(url, "loc").text = absolute_url(path)
         if lastmod:
-            ET.SubElement(url, f"{{{SITEMAP}}}lastmod").text = lastmod[:10]
+            ET.SubElement(url, "lastmod").text = lastmod[:10]
 
     for path in ("/", "/deals", "/news", "/cards"):
         add(path)
@@ -319,7 +421,7 @@ def sitemap():
     for article in store.list_published(conn, limit=5000):
         add(f"/articles/{article['slug']}", article["updated_at"])
     response.content_type = "application/xml; charset=utf-8"
-    return ET.tostring(urlset, encoding="utf-8", xml_declaration=True)
+    return xml_document(urlset)
 
 
 def robots():
@@ -348,16 +450,48 @@ PUBLIC_ARTICLE_FIELDS = [
 
 
 def public_article(article):
-    data = {k: article[k] for k in PUBLIC_ARTICLE_FIELDS}
+    data = {k: v for k, v in with_safe_urls(article).items() if k in PUBLIC_ARTICLE_FIELDS}
     data["url"] = absolute_url(f"/articles/{article['slug']}")
     return data
+
+
+def with_safe_urls(article):
+    """A copy of an article whose outside URLs are what the one URL policy keeps (urls.py).
+
+    What the JSON APIs send: a row stored before the policy, or by a path that forgot it,
+    must not hand a script link to whatever renders the API's answer. A link that is
+    refused is left out; a source, image credit or candidate keeps its text, with "" for
+    the URL.
+    """
+    data = dict(article)
+    data["links"] = [dict(link, url=urls.safe_url(link.get("url"))) for link in article["links"]]
+    data["links"] = [link for link in data["links"] if link["url"]]
+    data["sources"] = [dict(s, url=urls.safe_url(s.get("url")) or "") for s in article["sources"]]
+    data["image_url"] = urls.safe_url(article["image_url"]) or ""
+    data["image_thumb_url"] = urls.safe_image_src(article["image_thumb_url"]) or ""
+    credit = article["image_attribution"]
+    if credit.get("link"):
+        data["image_attribution"] = dict(credit, link=urls.safe_url(credit["link"]) or "")
+    data["image_candidates"] = [
+        {k: (urls.safe_url(v) or "") if k in CANDIDATE_URLS else v for k, v in c.items()}
+        for c in article["image_candidates"]
+        if isinstance(c, dict)
+    ]
+    return data
+
+
+CANDIDATE_URLS = ("url", "thumbnail", "thumb_url", "page")
 
 
 def public_card(card):
     data = {k: card[k] for k in ("slug", "name", "issuer", "network", "category", "annual_fee_usd")}
     data.update(
-        official_url=card["official_url"],
-        facts_checked=card["facts_checked"],
+        official_url=urls.safe_url(card["official_url"]) or "",
+        first_year_fee_usd=card["first_year_fee_usd"],
+        fee_tiers=card["fee_tiers"],
+        fee=store.fee_label(card),
+        facts_checked=card["facts_checked"] or None,
+        sources=[dict(s, url=urls.safe_url(s["url"])) for s in card["sources"] if urls.is_safe_url(s["url"])],
         verdict=card["verdict"],
         keywords=card["keywords"],
         sections=card["sections"],
@@ -410,33 +544,44 @@ def api_card(slug):
 def healthz():
     """The deploy gate: 200 only when the database answers at the expected schema
     and the reader pages have been published by this release."""
-    release = request.app.config["milesahead.release"]
-    published = request.app.config["milesahead.startup_publish"]
+    report = health(request.app)
+    return json_response(report, 200 if report["status"] == "ok" else 503)
+
+
+def health(app):
+    """/healthz's body: {"status": "ok", ...}, or {"status": "error", "reason": ...}."""
+    release = app.config["milesahead.release"]
+    published = app.config["milesahead.startup_publish"]
     if published == "running":
-        return json_response({"status": "error", "release": release, "reason": "publishing reader pages"}, 503)
+        return {"status": "error", "release": release, "reason": "publishing reader pages"}
     if published not in (None, "ok"):
-        return json_response({"status": "error", "release": release, "reason": f"publishing failed: {published}"}, 503)
+        return {"status": "error", "release": release, "reason": f"publishing failed: {published}"}
     try:
-        conn = store.connect(cfg()["database"]["path"])  # fresh: see the file as it is now
+        conn = store.connect(app.config["milesahead.config"]["database"]["path"])  # fresh: see the file as it is now
         try:
             version = store.schema_version(conn)
             cards = store.count_cards(conn)
         finally:
             conn.close()
     except Exception as e:  # any failure here means "do not send traffic"
-        return json_response({"status": "error", "release": release, "reason": f"database unusable: {e}"}, 503)
+        return {"status": "error", "release": release, "reason": f"database unusable: {e}"}
     if version != store.SCHEMA_VERSION:
         reason = f"schema version {version}, this release expects {store.SCHEMA_VERSION}"
-        return json_response({"status": "error", "release": release, "reason": reason}, 503)
-    commit = request.app.config["milesahead.commit"]
-    return json_response(
-        {"status": "ok", "release": release, "commit": commit, "schema_version": version, "cards": cards}
-    )
+        return {"status": "error", "release": release, "reason": reason}
+    commit = app.config["milesahead.commit"]
+    return {"status": "ok", "release": release, "commit": commit, "schema_version": version, "cards": cards}
 
 
 def metrics_page():
+    """Prometheus text format: also what runs in other processes counted (see metrics.py)."""
+    healthy = health(request.app)["status"] == "ok"
+    try:
+        conn = db()
+        totals, state = store.metric_totals(conn), store.observed_state(conn)
+    except Exception:  # an unusable database: still answer, with milesahead_healthy 0
+        totals = state = None
     response.content_type = "text/plain; version=0.0.4; charset=utf-8"
-    return metrics.exposition()
+    return metrics.exposition(totals, state, cfg(), healthy)
 
 
 # Every reader URL: publish.py renders exactly these into public/ for Caddy.
@@ -481,6 +626,8 @@ ERROR_TITLES = {
 def error_page(error):
     """Every error is a page (or JSON under /api), never a traceback."""
     code = error.status_code
+    if "Cache-Control" not in response.headers:  # a missing page must not be cached as if it existed
+        response.set_header("Cache-Control", "no-store")
     message = error.body if isinstance(error.body, str) and code != 500 else ""
     if code == 500:
         message = "The error has been logged. Please try again in a moment."
@@ -496,28 +643,71 @@ def error_page(error):
 # --- Command line ------------------------------------------------------------
 
 
-def serve(config, host=None, port=None):
-    import waitress
+class CommandError(Exception):
+    """An operational problem the operator must fix; main() prints it as one line."""
 
+
+def serve(config, host=None, port=None):
+    """Bind first, then publish: a second `serve` on the same data fails at the port
+    before it has touched public/ (nothing is published by a process not serving)."""
     # stderr goes to the journal under systemd; the pipeline and the desk log through this
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_app(config)
     host = host or config["server"]["host"]
     port = port or config["server"]["port"]
+    server = listen(app, config, host, port)
+    try:
+        publisher(app).check()
+    except publish.PublishError:
+        server.close()
+        raise
     print(f"milesahead {app.config['milesahead.release']} on http://{host}:{port}/", flush=True)
     pipeline.start_scheduler(config)  # the in-process schedule; off unless pipeline.schedule_minutes
     start_publishing(app)
+    server.run()
+
+
+def listen(app, config, host, port):
+    """waitress's server, bound to host:port, or a CommandError saying why it cannot be."""
+    import waitress.server
+
+    try:  # waitress resolves it too, but says only "Invalid host/port specified"
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise CommandError(
+            f"cannot resolve host {host!r} ({e.strerror}); set server.host or --host to an address of this machine"
+        ) from None
+    try:
+        return waitress.server.create_server(app, **server_options(config, host, port))
+    except OSError as e:
+        hint = {
+            errno.EADDRINUSE: "is another `serve` running? Stop it, or choose server.port or --port",
+            errno.EADDRNOTAVAIL: "that address is not on this machine; set server.host or --host",
+            errno.EACCES: "ports below 1024 need privileges; choose server.port or --port above 1023",
+        }.get(e.errno, "check server.host and server.port")
+        raise CommandError(f"cannot listen on {host}:{port}: {e.strerror}; {hint}") from None
+
+
+# waitress answers a body at or over its own cap in plain text, before the app sees it.
+# Its cap sits this far above server.max_body_bytes (and above the 10 MB Caddy lets
+# through), so every oversized body a client can send through Caddy gets the app's own
+# 413 page, or JSON under /api/; only beyond it does waitress stop reading.
+WAITRESS_BODY_SLACK = 16 * 1024 * 1024
+
+
+def server_options(config, host, port):
+    """waitress's settings for this config (serve, and the tests' live servers)."""
     options = dict(
         host=host,
         port=port,
         threads=config["server"]["threads"],
-        max_request_body_size=config["server"]["max_body_bytes"],
+        max_request_body_size=config["server"]["max_body_bytes"] + WAITRESS_BODY_SLACK,
         ident="milesahead",
     )
     if config["server"]["trust_proxy_headers"]:
         # Caddy on the same host sets these; without a proxy they would be forgeable.
         options.update(trusted_proxy="127.0.0.1", trusted_proxy_headers={"x-forwarded-proto", "x-forwarded-for"})
-    waitress.serve(app, **options)
+    return options
 
 
 def start_publishing(app):
@@ -572,10 +762,40 @@ def cmd_seed_cards(config):
         print(f"published reader pages: {report}")
 
 
+def cmd_cards_report(config):
+    """Print each card's facts age and its sources' ages, oldest first, for the editor."""
+    conn = store.connect(config["database"]["path"])
+    try:
+        store.migrate(conn)
+        rows = store.cards_report(conn)
+    finally:
+        conn.close()
+    if not rows:
+        print("no cards in the database: run `app.py seed-cards` first")
+        return
+    for row in rows:
+        if row["oldest_age_days"] is None:
+            print(f"  no sources  {row['name']} ({row['slug']}): not checked against any cited source")
+            continue
+        print(
+            f"{row['oldest_age_days']:>5} days  {row['name']} ({row['slug']}):"
+            f" facts checked {row['facts_checked']}, {row['checked_age_days']} days ago"
+        )
+        for source in row["sources"]:
+            when = f"undated, read {source['read']}" if source["undated"] else source["dated"]
+            print(f"{source['age_days']:>11} days  {when}  {source['publisher']}: {source['title']}")
+
+
 def cmd_backup(config, dest):
     conn = store.connect(config["database"]["path"])
     try:
         path = store.backup(conn, dest)
+    except OSError as e:
+        raise CommandError(
+            f"cannot write the backup to {dest} ({e.strerror}); choose a path this user can write"
+        ) from None
+    except sqlite3.Error as e:
+        raise CommandError(f"cannot write the backup to {dest} ({e}); choose a path this user can write") from None
     finally:
         conn.close()
     print(f"backup written to {path} (integrity ok)")
@@ -598,6 +818,13 @@ def cmd_hash_password():
     print(bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode())
 
 
+def port_number(text):
+    """--port: a TCP port, checked as server.port is."""
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port between 1 and 65535")
+    return int(text)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="app.py",
@@ -608,10 +835,16 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = commands.add_parser("serve", help="migrate, then serve the site with waitress")
     p.add_argument("--host", help="address to bind (default: server.host, 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port to bind (default: server.port, 8080)")
+    p.add_argument("--port", type=port_number, help="port to bind, 1-65535 (default: server.port, 8080)")
     commands.add_parser("migrate", help="create or migrate the database schema")
     commands.add_parser("publish", help="re-render every reader page into the public/ directory Caddy serves")
-    commands.add_parser("seed-cards", help="upsert the 41 reference cards from seed-cards/cards.json")
+    commands.add_parser("seed-cards", help="upsert the reference cards from seed-cards/cards.json")
+    commands.add_parser(
+        "cards-report",
+        help="list each card's facts-checked age and its sources' ages, oldest first (what to re-check)",
+        description="For each card in the database: days since its facts were checked, and each source's"
+        " own date (published or updated, else the day it was read) with its age. Oldest first.",
+    )
     p = commands.add_parser("backup", help="write a consistent online copy of the database")
     p.add_argument("dest", help="file to write (replaced atomically)")
     commands.add_parser("hash-password", help="read a password (no echo) and print its bcrypt hash")
@@ -632,12 +865,21 @@ def main(argv=None):
             cmd_publish(config)
         elif args.command == "seed-cards":
             cmd_seed_cards(config)
+        elif args.command == "cards-report":
+            cmd_cards_report(config)
         elif args.command == "backup":
             cmd_backup(config, args.dest)
     except store.CardError as e:
         raise SystemExit(f"seed error: {e}") from None
     except publish.PublishError as e:
         raise SystemExit(f"publish error: {e}") from None
+    except store.DatabaseError as e:
+        raise SystemExit(f"database error: {e}") from None
+    except sqlite3.Error as e:  # opened, then refused a read or write (read-only file, full disk)
+        path = config["database"]["path"]
+        raise SystemExit(f"database error: {path}: {e}; {store.USABLE_DATABASE}") from None
+    except CommandError as e:
+        raise SystemExit(f"error: {e}") from None
 
 
 if __name__ == "__main__":

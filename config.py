@@ -36,6 +36,7 @@ DEFAULTS = {
         "session_secret": "",
         "session_hours": 12,
         "max_login_failures": 5,
+        "max_password_checks_per_minute": 30,
         "api_token": "",
     },
     "llm": {
@@ -59,6 +60,7 @@ DEFAULTS = {
         "max_candidates": 15,
         "vision_top": 5,
         "timeout_seconds": 15,
+        "budget_seconds": 90,
         "max_image_bytes": 5_000_000,
         "unsplash": {"key": "", "base_url": "https://api.unsplash.com"},
         "pexels": {"key": "", "base_url": "https://api.pexels.com"},
@@ -73,6 +75,8 @@ DEFAULTS = {
         "min_sites": 2,
         "max_stories_per_run": 5,
         "fetch_timeout_seconds": 20,
+        "fetch_budget_seconds": 120,
+        "story_budget_seconds": 600,
         "deal_keywords": [
             "bonus",
             "offer",
@@ -95,6 +99,21 @@ DEFAULTS = {
         "keep_daily": 7,
         "keep_weekly": 4,
     },
+}
+
+# Values of the right type that still cannot work: key -> (test, what the value must be).
+LIMITS = {
+    "server.port": (lambda v: 1 <= v <= 65535, "a port between 1 and 65535"),
+    "server.threads": (lambda v: v >= 1, "at least 1"),
+    "server.max_body_bytes": (lambda v: v >= 1, "at least 1 (bytes)"),
+    "admin.session_hours": (lambda v: v > 0, "more than 0"),
+    "admin.max_login_failures": (lambda v: v >= 1, "at least 1"),
+    "admin.max_password_checks_per_minute": (lambda v: v >= 1, "at least 1"),
+    # A short key lets anyone who guesses it forge a session cookie.
+    "admin.session_secret": (
+        lambda v: not v or len(v.encode()) >= 32,
+        "at least 32 bytes (make one with `openssl rand -hex 32`), or empty to have one generated",
+    ),
 }
 
 ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -128,6 +147,14 @@ def load_config(path=None, environ=None):
             raw = yaml.safe_load(f)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory; name the YAML file itself (config.yaml)") from None
+    except OSError as e:
+        raise ConfigError(
+            f"{path}: cannot read the config file ({e.strerror}); make it readable by this user"
+        ) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}); save the file as UTF-8") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if raw is None:
@@ -136,6 +163,14 @@ def load_config(path=None, environ=None):
         raise ConfigError(f"{path}: the top level must be a mapping of sections")
     raw = _interpolate(raw, environ, path, "")
     _merge(config, raw, DEFAULTS, path, "")
+    for key, (test, expected) in LIMITS.items():
+        section, name = key.split(".")
+        value = config[section][name]
+        if not test(value):
+            got = (
+                f"{len(value.encode())} bytes" if key == "admin.session_secret" else repr(value)
+            )  # never echo a secret
+            raise ConfigError(f"{path}: key '{key}' must be {expected}, got {got}")
     return config
 
 

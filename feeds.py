@@ -3,8 +3,11 @@
 Sections: sources, fetching, normalising and storing, stories (clustering).
 
 Fetching is a conditional GET (If-None-Match / If-Modified-Since from the last
-reply) with a timeout; a 304 costs nothing. feedparser reads RSS and Atom from
-the bytes we fetched, so the timeout and headers stay ours.
+reply) with a total deadline (outside.py); a 304 costs nothing. feedparser reads
+RSS and Atom from the bytes we fetched, so the deadline and headers stay ours.
+The validators are saved only when the whole document parsed: a feed cut short
+(a 200 with a complete-looking ETag) keeps the items that did parse, records the
+feed's error, and is read in full next time instead of answering 304.
 
 An item's identity is a SHA-256 of its normalised title and summary (not its
 URL: the same wire story syndicated under two URLs is one item); the column is
@@ -31,7 +34,9 @@ from collections import Counter
 import feedparser
 import requests
 
+import outside
 import store
+import urls
 
 # --- Sources -----------------------------------------------------------------
 
@@ -65,20 +70,23 @@ def hostname(url):
 # --- Fetching ----------------------------------------------------------------
 
 
-def fetch(conn, source, session, timeout, user_agent):
+def fetch(conn, source, session, timeout, user_agent, deadline=None):
     """Fetch one feed and store its new items. Returns {"status", "new", "duplicates", "error"}.
 
     status is "ok", "not_modified" or "error"; an error is recorded on the source
-    and returned, never raised, so one dead feed never stops the others.
+    and returned, never raised, so one dead feed never stops the others. The call
+    ends by min(deadline, now + timeout), the whole document included.
     """
+    limit = outside.deadline_in(timeout) if deadline is None else min(deadline, outside.deadline_in(timeout))
     headers = {"User-Agent": user_agent, "Accept": "application/rss+xml, application/atom+xml, */*;q=0.5"}
     if source["etag"]:
         headers["If-None-Match"] = source["etag"]
     if source["last_modified"]:
         headers["If-Modified-Since"] = source["last_modified"]
-    result = {"status": "ok", "new": 0, "duplicates": 0, "error": ""}
+    result = {"status": "ok", "new": 0, "duplicates": 0, "error": "", "dropped_links": []}
+    whole = False
     try:
-        response = session.get(source["url"], headers=headers, timeout=timeout)
+        response = outside.get(source["url"], limit, session=session, headers=headers, read_timeout=timeout)
         if response.status_code == 304:
             result["status"] = "not_modified"
         elif response.status_code != 200:
@@ -94,15 +102,28 @@ def fetch(conn, source, session, timeout, user_agent):
             if parsed.bozo and not parsed.entries:
                 raise FeedError(f"not a feed ({type(parsed.bozo_exception).__name__})")
             items = [normalise(entry, source["site"], hostname(source["url"])) for entry in parsed.entries]
-            result["new"], result["duplicates"] = store_items(conn, source["id"], [i for i in items if i])
+            items = [i for i in items if i]
+            result["new"], result["duplicates"] = store_items(conn, source["id"], items)
+            result["dropped_links"] = [
+                f"{source['url']}: item {i['title'][:60]!r}: link {i['dropped_link'][:100]!r} dropped"
+                " (only http(s) links are kept)"
+                for i in items
+                if "dropped_link" in i
+            ]
+            if parsed.bozo and not isinstance(parsed.bozo_exception, HARMLESS):
+                reason = type(parsed.bozo_exception).__name__
+                raise FeedError(f"not a whole feed ({reason}); kept {len(parsed.entries)} items, will read it again")
+            whole = True
     except (requests.RequestException, FeedError) as e:
         result.update(status="error", error=f"{source['url']}: {describe(e)}")
     with store.transaction(conn):
-        if result["status"] == "ok":
+        if whole:
             conn.execute(
                 "UPDATE feed_sources SET etag = ?, last_modified = ? WHERE id = ?",
                 (response.headers.get("ETag", ""), response.headers.get("Last-Modified", ""), source["id"]),
             )
+        elif result["status"] == "error":  # ask for the whole document next time
+            conn.execute("UPDATE feed_sources SET etag = '', last_modified = '' WHERE id = ?", (source["id"],))
         conn.execute(
             "UPDATE feed_sources SET last_fetched_at = ?, last_error = ? WHERE id = ?",
             (store.now(), result["error"], source["id"]),
@@ -114,7 +135,13 @@ class FeedError(Exception):
     pass
 
 
+# bozo flags that say how the document was decoded, not that any of it is missing
+HARMLESS = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
+
+
 def describe(error):
+    if isinstance(error, outside.DeadlineExceeded):
+        return "no whole document within the deadline"
     if isinstance(error, requests.Timeout):
         return "timed out"
     if isinstance(error, requests.ConnectionError):
@@ -139,7 +166,12 @@ def content_hash(title, summary):
 
 
 def normalise(entry, site, fallback_site=""):
-    """A feedparser entry as a raw_items row, or None when it has no title."""
+    """A feedparser entry as a raw_items row, or None when it has no title.
+
+    The item's link goes through the one URL policy (urls.py): a feed controls it, and
+    feedparser passes javascript: and data: links through. A refused link leaves the
+    item without one (it is still news) and is named in `dropped_link` for the run record.
+    """
     title = plain_text(entry.get("title"))
     if not title:
         return None
@@ -148,19 +180,23 @@ def normalise(entry, site, fallback_site=""):
         summary = entry["content"][0].get("value", "")
     summary = plain_text(summary)
     link = entry.get("link") or ""
+    url = urls.safe_url(link) or ""
     published = entry.get("published_parsed") or entry.get("updated_parsed")
     published_at = None
     if published:
         stamp = datetime.datetime.fromtimestamp(calendar.timegm(published), datetime.UTC)
         published_at = stamp.replace(microsecond=0).isoformat()
-    return {
-        "site": site or hostname(link) or fallback_site,
-        "url": link,
+    row = {
+        "site": site or hostname(url) or fallback_site,
+        "url": url,
         "title": title[:300],
         "summary": summary[:4000],
         "published_at": published_at,
         "content_hash": content_hash(title, summary),
     }
+    if link and not url:
+        row["dropped_link"] = link
+    return row
 
 
 def store_items(conn, source_id, items):

@@ -15,8 +15,12 @@
    it is to the article. The best at or above images.score_floor wins; nothing
    that good means no image, never a wrong one.
 
-The winner's attribution is {author, source, license, link}; every candidate
-and its scores are kept for the editor in image_candidates.
+The winner's attribution is TASL, as CC BY asks of every reuse: {title, author,
+author_url, source, license, license_url, link (the work's page)}, from each API's
+documented fields (Openverse's title/creator/license_url, Commons' ObjectName/
+Artist/LicenseShortName/LicenseUrl; Unsplash, Pexels and Pixabay under their own
+licences, linked). Every URL in it passes urls.safe_url. Every candidate and its
+scores are kept for the editor in image_candidates.
 """
 
 import base64
@@ -27,6 +31,7 @@ import json
 import logging
 import re
 import threading
+import time
 import warnings
 
 import requests
@@ -34,6 +39,8 @@ from PIL import Image, UnidentifiedImageError
 
 import llm
 import metrics
+import outside
+import urls
 
 log = logging.getLogger("milesahead.images")
 
@@ -47,8 +54,18 @@ _said_skipped = set()
 _said_lock = threading.Lock()
 
 
+# The most results each API hands out per request; asking for more is refused (Openverse
+# answers an anonymous page_size over 20 with a 401) or silently cut.
+PAGE_LIMITS = {"unsplash": 30, "pexels": 80, "pixabay": 200, "openverse": 20, "wikimedia": 50}
+RETRIES = 2  # for a 429 or 503, within the image budget
+
+
 class ImageRejected(Exception):
     """A candidate whose file could not be used (not an image, too large, unreachable)."""
+
+
+class SearchFailed(Exception):
+    """An API that answered, but with an error (some say so in a 200: Wikimedia Commons)."""
 
 
 # --- Query terms -------------------------------------------------------------
@@ -99,9 +116,11 @@ def search_unsplash(settings, term, limit, get):
                 title=photo.get("description") or photo.get("alt_description") or "",
                 tags=[t.get("title", "") for t in photo.get("tags") or [] if isinstance(t, dict)],
                 author=user.get("name") or user.get("username") or "",
+                author_url=referral((user.get("links") or {}).get("html", "")),
                 shown_as="Unsplash",
                 license="Unsplash License",
-                link=page + ("&" if "?" in page else "?") + "utm_source=milesahead&utm_medium=referral" if page else "",
+                license_url=LICENSE_PAGES["unsplash"],
+                link=referral(page),
                 download_location=(photo.get("links") or {}).get("download_location", ""),
             )
         )
@@ -124,8 +143,10 @@ def search_pexels(settings, term, limit, get):
             title=photo.get("alt") or "",
             tags=[],
             author=photo.get("photographer", ""),
+            author_url=photo.get("photographer_url", ""),
             shown_as="Pexels",
             license="Pexels License",
+            license_url=LICENSE_PAGES["pexels"],
             link=photo.get("url", ""),
         )
         for photo in data.get("photos", [])[:limit]
@@ -154,8 +175,10 @@ def search_pixabay(settings, term, limit, get):
             title="",
             tags=[t.strip() for t in (hit.get("tags") or "").split(",") if t.strip()],
             author=hit.get("user", ""),
+            author_url=f"https://pixabay.com/users/{hit['user']}-{hit['user_id']}/" if hit.get("user_id") else "",
             shown_as="Pixabay",
             license="Pixabay Content License",
+            license_url=LICENSE_PAGES["pixabay"],
             link=hit.get("pageURL", ""),
         )
         for hit in data.get("hits", [])[:limit]
@@ -180,8 +203,10 @@ def search_openverse(settings, term, limit, get):
                 title=image.get("title") or "",
                 tags=[t.get("name", "") for t in image.get("tags") or [] if isinstance(t, dict)],
                 author=image.get("creator") or "",
+                author_url=image.get("creator_url") or "",
                 shown_as="Openverse" + (f" / {provider.title()}" if provider else ""),
                 license=openverse_license(image.get("license", ""), image.get("license_version")),
+                license_url=image.get("license_url") or "",
                 link=image.get("foreign_landing_url", ""),
             )
         )
@@ -216,6 +241,9 @@ def search_wikimedia(settings, term, limit, get):
             "iiurlwidth": "1024",
         },
     )
+    if data.get("error"):  # Commons reports errors (rate limits, bad parameters) in a 200
+        error = data["error"]
+        raise SearchFailed(f"API error {error.get('code', '')}: {str(error.get('info', ''))[:160]}")
     pages = (data.get("query") or {}).get("pages") or []
     if isinstance(pages, dict):  # formatversion=1 shape
         pages = list(pages.values())
@@ -229,6 +257,8 @@ def search_wikimedia(settings, term, limit, get):
         def field(name, meta=meta):
             return text_of_html((meta.get(name) or {}).get("value", ""))
 
+        file_name = page.get("title", "").removeprefix("File:").rsplit(".", 1)[0]
+
         found.append(
             candidate(
                 "wikimedia",
@@ -236,11 +266,13 @@ def search_wikimedia(settings, term, limit, get):
                 url=info.get("thumburl") or info["url"],
                 thumb=info.get("thumburl") or info["url"],
                 page=info.get("descriptionurl", ""),
-                title=field("ImageDescription") or page.get("title", "").removeprefix("File:"),
+                title=field("ImageDescription") or file_name,
+                work_title=field("ObjectName") or file_name,
                 tags=[c for c in field("Categories").split("|") if c][:8],
                 author=field("Artist"),
                 shown_as="Wikimedia Commons",
                 license=field("LicenseShortName"),
+                license_url=field("LicenseUrl"),
                 link=info.get("descriptionurl", ""),
             )
         )
@@ -256,7 +288,38 @@ SEARCHES = {
 }
 
 
-def candidate(source, id, url, thumb, page, title, tags, author, shown_as, license, link, **extra):
+LICENSE_PAGES = {
+    "unsplash": "https://unsplash.com/license",
+    "pexels": "https://www.pexels.com/license/",
+    "pixabay": "https://pixabay.com/service/license-summary/",
+}
+
+
+def referral(url):
+    """Unsplash's guidelines: links back to Unsplash carry the app's UTM parameters."""
+    if not url:
+        return ""
+    return url + ("&" if "?" in url else "?") + "utm_source=milesahead&utm_medium=referral"
+
+
+def candidate(
+    source,
+    id,
+    url,
+    thumb,
+    page,
+    title,
+    tags,
+    author,
+    shown_as,
+    license,
+    link,
+    license_url="",
+    author_url="",
+    work_title=None,
+    **extra,
+):
+    author = text_of_html(author)[:120]
     return {
         "source": source,
         "id": str(id),
@@ -265,8 +328,16 @@ def candidate(source, id, url, thumb, page, title, tags, author, shown_as, licen
         "page": page,
         "title": text_of_html(title)[:300],
         "tags": [t for t in tags if t][:10],
-        "author": text_of_html(author)[:120],
-        "attribution": {"author": text_of_html(author)[:120], "source": shown_as, "license": license, "link": link},
+        "author": author,
+        "attribution": {
+            "title": text_of_html(title if work_title is None else work_title)[:200],
+            "author": author,
+            "author_url": author_url,
+            "source": shown_as,
+            "license": text_of_html(license)[:80],
+            "license_url": license_url,
+            "link": link,
+        },
         **extra,
     }
 
@@ -283,46 +354,124 @@ def user_agent(config):
     return f"milesahead-pipeline/1.0 (+{config['site']['base_url']})"
 
 
-def search_all(config, terms):
-    """Every source and term concurrently. Returns (candidates, {source: [outcomes]})."""
+def search_all(config, terms, deadline=None, failures=None, refused=None):
+    """Every source and term concurrently, all done by `deadline`. Returns (candidates, {source: [outcomes]}).
+
+    A search that fails (or has not answered by the deadline) counts as `error` and is
+    appended to `failures` as {"source", "term", "reason"}; the other sources carry on.
+    URLs an API returned that the one URL policy refuses are described in `refused`.
+    """
+    refused = [] if refused is None else refused
     settings = config["images"]
-    limit = settings["per_source"]
     timeout = float(settings["timeout_seconds"])
+    deadline = deadline or outside.deadline_in(float(settings["budget_seconds"]))
+    failures = [] if failures is None else failures
     common = {"User-Agent": user_agent(config), "Accept": "application/json"}
 
     def get(url, params=None, headers=None):
-        response = requests.get(url, params=params, headers={**common, **(headers or {})}, timeout=timeout)
-        response.raise_for_status()
-        return response.json()
+        return get_json(
+            url, min(deadline, outside.deadline_in(timeout)), timeout, params, {**common, **(headers or {})}
+        )
 
     outcomes = {source: [] for source in SOURCES}
     jobs = {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(SOURCES) * max(1, len(terms))) as pool:
+    results = {}
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(SOURCES) * max(1, len(terms)))
+    try:
         for source in SOURCES:
             if source in KEYED and not settings[source].get("key"):
                 outcomes[source].append("skipped")
                 metrics.IMAGE_SEARCHES.labels(source=source, outcome="skipped").inc()
                 say_skipped_once(source)
                 continue
+            limit = min(settings["per_source"], PAGE_LIMITS[source])
             for term in terms:
                 job = pool.submit(SEARCHES[source], dict(settings[source]), term, limit, get)
                 jobs[job] = (source, term)
-        results = {}
-        for job in concurrent.futures.as_completed(jobs):
+        done, late = concurrent.futures.wait(jobs, timeout=max(0.0, deadline - time.monotonic()))
+        for job in jobs:
             source, term = jobs[job]
-            try:
-                found = job.result()
-            except (requests.RequestException, ValueError, KeyError, TypeError, AttributeError) as e:
-                outcome = "error"
-                log.warning("image search %s %r failed: %s", source, term, describe(e))
-                found = []
+            reason = None
+            if job in late:
+                reason = "no answer within the image budget"
             else:
+                try:
+                    found = job.result()
+                except (requests.RequestException, SearchFailed, ValueError, KeyError, TypeError, AttributeError) as e:
+                    reason = describe(e)
+            if reason:
+                outcome, found = "error", []
+                log.warning("image search %s %r failed: %s", source, term, reason)
+                failures.append({"source": source, "term": term, "reason": reason})
+            else:
+                found = [c for c in found if keep_safe_urls(c, refused)]
                 outcome = "ok" if found else "empty"
             outcomes[source].append(outcome)
             metrics.IMAGE_SEARCHES.labels(source=source, outcome=outcome).inc()
             results[(source, term)] = found
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # a late search ends at its own deadline
     ordered = [results.get((s, t), []) for t in terms for s in SOURCES]
-    return select(ordered, limit, settings["max_candidates"]), outcomes
+    return select(ordered, settings["per_source"], settings["max_candidates"]), outcomes
+
+
+def get_json(url, deadline, timeout, params, headers):
+    """One API search, whole by `deadline`; a 429 or 503 is asked again after Retry-After while time is left."""
+    for attempt in range(RETRIES + 1):
+        response = outside.get(url, deadline, params=params, headers=headers, read_timeout=timeout)
+        if response.status_code in (429, 503) and attempt < RETRIES:
+            wait = llm.retry_after(response.headers.get("Retry-After"))
+            wait = 0.5 * 2**attempt if wait is None else wait
+            if time.monotonic() + wait < deadline:
+                if outside.STOP.wait(wait):
+                    raise outside.Stopped("stopping")
+                continue
+        response.raise_for_status()
+        if response.headers.get("MediaWiki-API-Error"):
+            raise SearchFailed(api_error(response))
+        try:
+            return response.json()
+        except ValueError:
+            raise SearchFailed(f"not JSON: {response.text[:80].strip()!r}") from None
+    raise AssertionError("unreachable")
+
+
+def api_error(response):
+    """`code: info` of a MediaWiki error answer (the header names the code, the body explains)."""
+    try:
+        error = response.json().get("error") or {}
+    except (ValueError, AttributeError):
+        error = {}
+    code = error.get("code") or response.headers.get("MediaWiki-API-Error", "")
+    return f"API error {code}: {str(error.get('info', ''))[:160]}".strip().rstrip(":")
+
+
+def keep_safe_urls(c, refused):
+    """The one URL policy (urls.py) on a candidate, which an image API controls.
+
+    No image without a safe url and thumbnail (False: drop the candidate); a refused
+    page or attribution link is blanked. Each refusal is described in `refused`.
+    """
+    keep = True
+    attribution = c["attribution"]
+    for holder, field in (
+        (c, "url"),
+        (c, "thumb"),
+        (c, "page"),
+        (attribution, "link"),
+        (attribution, "author_url"),
+        (attribution, "license_url"),
+    ):
+        value = holder.get(field)
+        if not value:
+            continue
+        holder[field] = urls.safe_url(value) or ""
+        if not holder[field]:
+            refused.append(
+                f"{c['source']} image {c['id']}: {field} {str(value)[:100]!r} dropped (only http(s) is kept)"
+            )
+            keep = keep and field not in ("url", "thumb")
+    return keep
 
 
 def select(result_lists, per_source, max_candidates):
@@ -354,12 +503,24 @@ def say_skipped_once(source):
 
 
 def describe(error):
+    if isinstance(error, outside.DeadlineExceeded):
+        return "no whole answer within the deadline"
     if isinstance(error, requests.Timeout):
         return "timed out"
     if isinstance(error, requests.ConnectionError):
         return "connection failed"
+    if isinstance(error, outside.Stopped):
+        return "stopped: the process is shutting down"
     if isinstance(error, requests.HTTPError) and error.response is not None:
-        return f"HTTP {error.response.status_code}"
+        detail = " ".join(error.response.text[:120].split())
+        retry = error.response.headers.get("Retry-After")
+        return (
+            f"HTTP {error.response.status_code}"
+            + (f" (Retry-After {retry})" if retry else "")
+            + (f": {detail}" if detail else "")
+        )
+    if isinstance(error, SearchFailed):
+        return str(error)
     if isinstance(error, ValueError):
         return "malformed JSON"
     return f"unexpected response shape ({type(error).__name__}: {error})"
@@ -368,26 +529,21 @@ def describe(error):
 # --- Downloading and resizing ------------------------------------------------
 
 
-def download(url, max_bytes, timeout, agent):
-    """The image's bytes, refusing anything that is not an image or is larger than max_bytes."""
+def download(url, max_bytes, timeout, agent, deadline=None):
+    """The image's bytes, whole by the deadline, refusing anything not an image or over max_bytes."""
+    deadline = min(deadline or float("inf"), outside.deadline_in(timeout))
     try:
-        with requests.get(url, stream=True, timeout=timeout, headers={"User-Agent": agent}) as response:
-            if response.status_code != 200:
-                raise ImageRejected(f"HTTP {response.status_code}")
-            kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-            if kind and not kind.startswith("image/"):
-                raise ImageRejected(f"not an image ({kind})")
-            declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise ImageRejected(f"too large ({int(declared)} bytes)")
-            data = bytearray()
-            for chunk in response.iter_content(64 * 1024):
-                data += chunk
-                if len(data) > max_bytes:
-                    raise ImageRejected(f"too large (over {max_bytes} bytes)")
-            return bytes(data)
+        response = outside.get(url, deadline, max_bytes=max_bytes, read_timeout=timeout, headers={"User-Agent": agent})
+    except outside.TooLarge as e:
+        raise ImageRejected(str(e)) from None
     except requests.RequestException as e:
         raise ImageRejected(describe(e)) from None
+    if response.status_code != 200:
+        raise ImageRejected(f"HTTP {response.status_code}")
+    kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if kind and not kind.startswith("image/"):
+        raise ImageRejected(f"not an image ({kind})")
+    return response.content
 
 
 def data_url(data, max_px):
@@ -418,8 +574,12 @@ def parse_scores(text):
     if isinstance(entries, dict):
         entries = [{"id": k, "score": v} for k, v in entries.items()]
     for entry in entries if isinstance(entries, list) else []:
-        if isinstance(entry, dict) and isinstance(entry.get("score"), (int, float)):
-            scores[str(entry.get("id"))] = min(10.0, max(1.0, float(entry["score"])))
+        if not isinstance(entry, dict):
+            continue
+        try:
+            scores[str(entry.get("id"))] = llm.parse_score(entry.get("score"))
+        except ValueError:
+            continue  # one unreadable entry leaves that candidate unscored
     if not scores:
         raise ValueError("no scores")
     return scores
@@ -427,10 +587,7 @@ def parse_scores(text):
 
 def parse_vision(text):
     data = llm.find_json_object(text)
-    score = data.get("score")
-    if isinstance(score, bool) or not isinstance(score, (int, float)):
-        raise ValueError("no numeric score")
-    return min(10.0, max(1.0, float(score))), str(data.get("reason") or "")[:200]
+    return llm.parse_score(data.get("score")), str(data.get("reason") or "")[:200]
 
 
 def score_metadata(client, article, candidates):
@@ -479,19 +636,34 @@ def score_image(client, article, image_data_url):
 # --- The whole search --------------------------------------------------------
 
 
-def find_image(config, client, article):
-    """Search, score in two phases, choose. Returns a dict:
+def find_image(config, client, article, deadline=None):
+    """Search, score in two phases, choose, all within images.budget_seconds. Returns a dict:
 
     {"fields": article fields to store (empty when no image), "candidates": what was weighed,
-     "outcomes": per-source search outcomes, "note": why there is or is no image}
+     "outcomes": per-source search outcomes, "note": why there is or is no image,
+     "failures": every outside call that failed: {"source"} or {"model"}, and "reason",
+     "refused": URLs from the APIs that the URL policy dropped}
+
+    What has not finished by the deadline is given up: no image rather than a stalled run.
     """
     settings = config["images"]
+    deadline = deadline or outside.deadline_in(float(settings["budget_seconds"]))
+    client = client.until(deadline)
+    failures = []
     terms = query_terms(article["title"], article.get("tldr", ""))
-    candidates, outcomes = search_all(config, terms)
+    refused = []
+    candidates, outcomes = search_all(config, terms, deadline, failures, refused)
     metrics.IMAGE_CANDIDATES.observe(len(candidates))
-    result = {"fields": {}, "candidates": [], "outcomes": outcomes, "terms": terms}
+    result = {
+        "fields": {},
+        "candidates": [],
+        "outcomes": outcomes,
+        "terms": terms,
+        "failures": failures,
+        "refused": refused,
+    }
     if not candidates:
-        result["note"] = "no candidates found"
+        result["note"] = "no candidates found" + (f" ({len(failures)} searches failed)" if failures else "")
         return result
 
     # Phase 1: metadata, one call for all
@@ -499,6 +671,7 @@ def find_image(config, client, article):
         text_scores = score_metadata(client, article, candidates)
     except llm.LLMError as e:
         log.warning("image metadata scoring failed, passing the first candidates on: %s", e)
+        failures.append({"model": "image_filter", "reason": f"phase-1 scoring: {e}"[:300]})
         text_scores = None
         for _ in candidates:
             metrics.IMAGE_SCORING.labels(phase="text", outcome="error").inc()
@@ -516,7 +689,9 @@ def find_image(config, client, article):
 
     def look(c):
         try:
-            data = download(c["thumb"], settings["max_image_bytes"], float(settings["timeout_seconds"]), agent)
+            data = download(
+                c["thumb"], settings["max_image_bytes"], float(settings["timeout_seconds"]), agent, deadline
+            )
             c["_vision_url"] = data_url(data, VISION_PX)
             c["_thumb_url"] = data_url(data, THUMB_PX)
         except ImageRejected as e:
@@ -528,14 +703,24 @@ def find_image(config, client, article):
         except llm.LLMError as e:
             c["outcome"] = "error"
             c["note"] = str(e)[:200]
+            failures.append({"model": "vision", "reason": f"{c['source']} candidate: {e}"[:300]})
             return c
         c["outcome"] = "above_floor" if c["vision_score"] >= settings["score_floor"] else "below_floor"
         return c
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(finalists))) as pool:
-        looked = list(pool.map(look, finalists))
-    for c in looked:
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(finalists)))
+    try:
+        jobs = {pool.submit(look, c): c for c in finalists}
+        _, late = concurrent.futures.wait(jobs, timeout=max(0.0, deadline - time.monotonic()))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # a late download ends at its own deadline
+    for job, c in jobs.items():
+        if job in late:  # still downloading or being scored: given up, never picked
+            c.update(outcome="timeout", note="not looked at within the image budget")
         metrics.IMAGE_SCORING.labels(phase="vision", outcome=c["outcome"]).inc()
+    if late:
+        failures.append({"source": "image hosts", "reason": f"{len(late)} finalists not looked at within the budget"})
+    looked = [c for job, c in jobs.items() if job not in late]
 
     good = [c for c in looked if c["outcome"] == "above_floor"]
     winner = max(good, key=lambda c: c["vision_score"]) if good else None
@@ -558,17 +743,17 @@ def find_image(config, client, article):
         "image_attribution": winner["attribution"],
     }
     if winner.get("download_location"):
-        track_unsplash_download(settings["unsplash"], winner["download_location"], agent)
+        track_unsplash_download(settings["unsplash"], winner["download_location"], agent, deadline)
     return result
 
 
-def track_unsplash_download(settings, url, agent):
+def track_unsplash_download(settings, url, agent, deadline):
     """Unsplash's guidelines: report a photo that gets used to its download endpoint."""
     try:
-        requests.get(
+        outside.get(
             url,
+            min(deadline, outside.deadline_in(5)) if deadline > time.monotonic() else outside.deadline_in(5),
             headers={"Authorization": f"Client-ID {settings['key']}", "User-Agent": agent},
-            timeout=5,
         )
     except requests.RequestException as e:
         log.warning("unsplash download tracking failed: %s", describe(e))

@@ -3,7 +3,9 @@
 POST {llm.base_url}/chat/completions with {"model", "messages", "temperature",
 "max_tokens"}; the reply's text is choices[0].message.content. What it adds:
 
-- a timeout on every request (llm.timeout_seconds);
+- a total deadline on every request (llm.timeout_seconds for connect and the
+  whole reply, outside.py), and on all of a caller's requests when it asks for
+  one (`until`: a story's budget), so a model that drips its reply cannot hold a run;
 - retries on 429, 5xx, timeouts, dropped connections and malformed bodies, with
   exponential backoff from llm.backoff_seconds, or exactly the server's
   Retry-After (seconds or an HTTP date), capped at llm.max_wait_seconds;
@@ -16,6 +18,7 @@ Any failure that survives the retries raises LLMError with a reason a person can
 act on; callers fail that one item and carry on.
 """
 
+import copy
 import email.utils
 import hashlib
 import json
@@ -27,6 +30,8 @@ import time
 
 import requests
 
+import outside
+
 ROLES = ("generator", "critic", "image_filter", "vision")
 
 
@@ -37,7 +42,7 @@ class LLMError(Exception):
 class Client:
     """One configured endpoint; safe to share between threads."""
 
-    def __init__(self, config, session=None, sleep=time.sleep):
+    def __init__(self, config, session=None, sleep=None):
         llm = config["llm"]
         self.base_url = llm["base_url"].rstrip("/")
         self.api_key = llm["api_key"]
@@ -48,9 +53,16 @@ class Client:
         self.max_wait = float(llm["max_wait_seconds"])
         self.cache_dir = llm["cache_dir"]
         self.session = session or requests.Session()
-        self.sleep = sleep
+        self.sleep = sleep or pause
+        self.deadline = None  # monotonic; None: only each request's own timeout
         self.stats = {"requests": 0, "cache_hits": 0, "retries": 0}
         self._stats_lock = threading.Lock()
+
+    def until(self, deadline):
+        """This client (same session, cache and stats) with every request ending by `deadline`."""
+        bounded = copy.copy(self)
+        bounded.deadline = deadline if self.deadline is None else min(deadline, self.deadline)
+        return bounded
 
     def chat(self, role, messages, parse=None, temperature=0.2, max_tokens=2048):
         """Ask the model for `role`; return parse(text) (or the text). Raises LLMError.
@@ -77,11 +89,17 @@ class Client:
             else:
                 self._count("cache_hits")
                 return value
-        text = self._post(url, body)
+        try:
+            text = self._post(url, body)
+        except LLMError as e:
+            e.role = role  # the run record names the model that failed
+            raise
         try:
             value = parse(text) if parse else text
         except ValueError as e:
-            raise LLMError(f"{role} model ({body['model']}) gave an unusable reply: {e}") from None
+            error = LLMError(f"{role} model ({body['model']}) gave an unusable reply: {e}")
+            error.role = role
+            raise error from None
         self._cache_put(key, text)
         return value
 
@@ -97,10 +115,17 @@ class Client:
                 self._count("retries")
             self._count("requests")
             wait = None
+            limit = outside.deadline_in(self.timeout)
+            if self.deadline is not None:
+                if self.deadline - time.monotonic() <= 0:
+                    raise LLMError(f"the budget for this work ran out ({reason})")
+                limit = min(limit, self.deadline)
             try:
-                response = self.session.post(url, json=body, headers=headers, timeout=self.timeout)
+                response = outside.post(url, limit, session=self.session, json=body, headers=headers)
+            except outside.Stopped:
+                raise LLMError("stopped: the process is shutting down") from None
             except requests.Timeout:
-                reason = f"no reply within {self.timeout:g}s"
+                reason = "the budget ran out" if limit == self.deadline else f"no reply within {self.timeout:g}s"
             except requests.ConnectionError as e:
                 reason = f"connection failed: {type(e).__name__}"
             else:
@@ -118,8 +143,10 @@ class Client:
                         reason = f"malformed response body: {e}"
             if attempt == self.max_retries:
                 break
-            delay = wait if wait is not None else self.backoff * (2**attempt)
-            self.sleep(min(delay, self.max_wait))
+            delay = min(wait if wait is not None else self.backoff * (2**attempt), self.max_wait)
+            if self.deadline is not None and time.monotonic() + delay >= self.deadline:
+                raise LLMError(f"{reason}; waiting {delay:g}s more would pass the budget")
+            self.sleep(delay)
         raise LLMError(f"{reason} (gave up after {self.max_retries + 1} attempts)")
 
     def _count(self, name):
@@ -150,6 +177,12 @@ class Client:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump({"content": text, "stored_at": time.time()}, f)
         os.replace(tmp, path)
+
+
+def pause(seconds):
+    """Sleep, but wake (and give up) when the process is told to stop."""
+    if outside.STOP.wait(seconds):
+        raise LLMError("stopped: the process is shutting down")
 
 
 def reply_text(data):
@@ -204,3 +237,24 @@ def find_json_object(text):
         if isinstance(value, dict):
             return value
     raise ValueError("no JSON object in the reply")
+
+
+SCORE = re.compile(r"^\s*(?:score\s*[:=]?\s*)?(\d+(?:\.\d+)?)\s*(?:/\s*10)?\s*$", re.IGNORECASE)
+
+
+def parse_score(value):
+    """A 1-10 score from what models write for one: 8, "8", 8.0, "8/10", "score: 8"; clamped.
+
+    The one reader of scores for every model reply (critic, image metadata, vision), so a
+    reply one of them accepts is never refused by another. ValueError when there is no score.
+    """
+    if isinstance(value, bool):
+        raise ValueError("no numeric score")
+    if isinstance(value, str):
+        match = SCORE.match(value)
+        if not match:
+            raise ValueError(f"no numeric score in {value[:40]!r}")
+        value = float(match.group(1))
+    if not isinstance(value, (int, float)) or value != value:  # NaN is no score
+        raise ValueError("no numeric score")
+    return min(10.0, max(1.0, float(value)))

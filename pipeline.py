@@ -29,6 +29,8 @@ import fcntl
 import json
 import logging
 import os
+import re
+import signal
 import sys
 import threading
 import time
@@ -41,6 +43,7 @@ import feeds
 import images
 import llm
 import metrics
+import outside
 import store
 import writer
 
@@ -53,6 +56,17 @@ class NotConfigured(Exception):
 
 class RunInProgress(Exception):
     """Another run holds the lock."""
+
+
+class Stopping(BaseException):
+    """SIGTERM or SIGINT arrived: the run ends now, recorded as `interrupted`.
+
+    A BaseException, like KeyboardInterrupt, so no `except Exception` on the way up holds it.
+    """
+
+    def __init__(self, signum):
+        super().__init__(f"stopped by signal {signal.Signals(signum).name}")
+        self.signum = signum
 
 
 # --- Configuration -----------------------------------------------------------
@@ -139,17 +153,21 @@ class RunLock:
 
 
 class Run:
-    """One pipeline_runs row: stage timings, counts and errors, saved as they happen."""
+    """One pipeline_runs row: stage timings, counts, errors and failed outside calls, saved as they happen."""
 
-    def __init__(self, conn, run_id):
+    def __init__(self, conn, run_id, before):
         self.conn = conn
         self.id = run_id
         self.stages = {}
         self.counts = Counter()
         self.errors = []
+        self.failures = []
+        self.before = before  # this process's run metrics when the run began
+        self.saved = {}  # what this run has added to metric_totals so far
 
     @classmethod
     def start(cls, conn, trigger):
+        before = metrics.run_samples()
         with store.transaction(conn):
             stale = conn.execute("SELECT id, errors FROM pipeline_runs WHERE status = 'running'").fetchall()
             for row in stale:
@@ -163,7 +181,7 @@ class Run:
             ).lastrowid
         if stale:
             metrics.PIPELINE_RUNS.labels(outcome="interrupted").inc(len(stale))
-        return cls(conn, run_id)
+        return cls(conn, run_id, before)
 
     @contextlib.contextmanager
     def stage(self, name):
@@ -183,37 +201,78 @@ class Run:
         log.warning("run %s: %s", self.id, message)
         self.errors.append(message)
 
+    def fail(self, kind, name, story, reason):
+        """A failed outside call: kind is "source" (an image API or host), "model" (a role) or "feed"."""
+        reason = " ".join(str(reason).split())[:300]
+        log.warning("run %s: %s %s failed%s: %s", self.id, kind, name, f" for {story}" if story else "", reason)
+        self.failures.append({kind: name, "story": story or "", "reason": reason})
+        self.count("calls_failed")
+        metrics.CALL_FAILURES.labels(service="feed" if kind == "feed" else name, outcome=outcome_of(reason)).inc()
+
     def save(self, status=None):
-        sets = "stages = ?, counts = ?, errors = ?"
-        values = [json.dumps(self.stages), json.dumps(dict(self.counts)), json.dumps(self.errors)]
+        sets = "stages = ?, counts = ?, errors = ?, failures = ?"
+        values = [
+            json.dumps(self.stages),
+            json.dumps(dict(self.counts)),
+            json.dumps(self.errors),
+            json.dumps(self.failures),
+        ]
         if status:
             sets += ", status = ?, finished_at = ?"
             values += [status, store.now()]
+        counted = metrics.counted_since(self.before)
+        increments = {key: value - self.saved.get(key, 0) for key, value in counted.items()}
         with store.transaction(self.conn):
             # `sets` is one of two literals above
             self.conn.execute(f"UPDATE pipeline_runs SET {sets} WHERE id = ?", [*values, self.id])  # noqa: S608
+            # in the same transaction, so /metrics never counts a stage twice or loses one
+            store.add_metric_totals(self.conn, {key: n for key, n in increments.items() if n})
+        self.saved = counted
 
     def finish(self, status=None):
-        status = status or ("partial" if self.errors else "ok")
-        self.save(status)
+        status = status or ("partial" if self.errors or self.failures else "ok")
         metrics.PIPELINE_RUNS.labels(outcome=status).inc()
+        self.save(status)
         return status
+
+
+OUTCOMES = (
+    ("rate_limited", r"HTTP 429|rate.?limit|ratelimited"),
+    ("server_error", r"HTTP 5\d\d"),
+    ("refused", r"HTTP 4\d\d"),
+    ("api_error", r"API error"),
+    ("timeout", r"deadline|timed out|within|budget"),
+    ("connection", r"connection"),
+    ("bad_reply", r"unusable|no numeric score|not JSON|malformed|shape|not a whole feed|not a feed|no scores"),
+)
+
+
+def outcome_of(reason):
+    """The metrics label for a failure's reason: a handful of kinds, never the text itself."""
+    for outcome, pattern in OUTCOMES:
+        if re.search(pattern, reason, re.IGNORECASE):
+            return outcome
+    return "other"
 
 
 # --- Stories -----------------------------------------------------------------
 
 
 def fetch_feeds(conn, config, run):
+    """Every feed, all within pipeline.fetch_budget_seconds; one not reached in time is recorded."""
     timeout = float(config["pipeline"]["fetch_timeout_seconds"])
+    deadline = outside.deadline_in(float(config["pipeline"]["fetch_budget_seconds"]))
     agent = images.user_agent(config)
     session = requests.Session()
     for source in feeds.sync_sources(conn, config["pipeline"]["feeds"]):
-        result = feeds.fetch(conn, source, session, timeout, agent)
+        result = feeds.fetch(conn, source, session, timeout, agent, deadline)
         run.count(f"feeds_{result['status']}")
         run.count("items_new", result["new"])
         run.count("items_duplicate", result["duplicates"])
         if result["error"]:
-            run.error(f"feed {result['error']}")
+            run.fail("feed", source["name"], "", result["error"])
+        for message in result["dropped_links"]:  # a feed's link that is not http(s): said, never stored
+            run.error(f"feed {message}")
 
 
 def stories_to_write(conn, limit):
@@ -234,15 +293,18 @@ def write_story(conn, config, client, run, cluster_id):
         return done["id"]
     story = feeds.story(conn, cluster_id)
     label = f"story {cluster_id} ({story['title'][:60]})"
+    client = client.until(outside.deadline_in(float(config["pipeline"]["story_budget_seconds"])))
     with run.stage("generate"):
         article = writer.write_article(client, story)
+        refused = list(article["refused_links"])  # links the model wrote that urls.safe_url refused
         verdict = writer.critique(client, story, article)
         if verdict["issues"]:
             try:
                 revised = writer.revise_article(client, story, article, verdict["issues"])
+                refused += revised["refused_links"]
                 second = writer.critique(client, story, revised)
             except llm.LLMError as e:
-                run.error(f"{label}: revision skipped, keeping the first version: {e}")
+                run.fail("model", model_role(e), label, f"revision skipped, keeping the first version: {e}")
             else:
                 run.count("critic_revisions")
                 if second["score"] >= verdict["score"]:
@@ -251,17 +313,30 @@ def write_story(conn, config, client, run, cluster_id):
             try:
                 extra = writer.fill_details(client, story, article)
             except llm.LLMError as e:
-                run.error(f"{label}: key details and links not filled: {e}")
+                run.fail("model", model_role(e), label, f"key details and links not filled: {e}")
             else:
                 article["key_details"] = article["key_details"] or extra["key_details"]
                 article["links"] = article["links"] or extra["links"]
+                refused += extra["refused_links"]
+        for url in writer.keep_links(article, allowed_sites(conn, story["items"])):
+            run.count("links_dropped")
+            run.error(f"{label}: link {url[:100]!r} dropped (not a source's site or a card issuer's)")
         try:
             take = writer.persona_take(client, config["site"]["persona_name"], article)
         except llm.LLMError as e:
-            run.error(f"{label}: no persona take: {e}")
+            run.fail("model", model_role(e), label, f"no persona take: {e}")
             take = ""
     with run.stage("image"):
         found = images.find_image(config, client, article)
+    for failure in found["failures"]:
+        kind = "model" if "model" in failure else "source"
+        term = f" (search {failure['term']!r})" if failure.get("term") else ""
+        run.fail(kind, failure[kind], label, failure["reason"] + term)
+    # URLs from the model or the image APIs that urls.safe_url refused: said, never stored
+    for url in refused:
+        run.error(f"{label}: the model's link {url!r} dropped (only http(s) is kept)")
+    for message in found["refused"]:
+        run.error(f"{label}: {message}")
     run.count("images_found" if found["fields"] else "images_none")
     sources = [{"title": i["title"], "url": i["url"], "site": i["site"]} for i in story["items"]]
     article_id = store.insert_article(
@@ -297,12 +372,29 @@ def mark_cluster(conn, cluster_id, status, article_id=None, error=""):
         )
 
 
+def allowed_sites(conn, items):
+    """The sites an article may link to: its sources' and the card issuers' (from each card's official page).
+
+    Feed text can ask a model for any link; only these survive (writer.keep_links).
+    """
+    sites = {writer.site_domain(i["url"]) for i in items if i.get("url")}
+    sites |= {writer.site_domain(i["site"]) for i in items if i.get("site")}
+    sites |= {writer.site_domain(r["official_url"]) for r in conn.execute("SELECT official_url FROM cards")}
+    return sites - {""}
+
+
+def model_role(error):
+    """The model role an LLMError came from (llm.Client tags it), for the run record and metrics."""
+    return getattr(error, "role", None) or "model"
+
+
 def write_stories(conn, config, client, run):
     for cluster_id in stories_to_write(conn, config["pipeline"]["max_stories_per_run"]):
         try:
             write_story(conn, config, client, run, cluster_id)
         except llm.LLMError as e:
             reason = str(e)
+            run.fail("model", model_role(e), f"story {cluster_id}", reason)
         except Exception as e:  # a bug in one story must not cost the others
             log.exception("story %s failed", cluster_id)
             reason = f"{type(e).__name__}: {e}"
@@ -327,6 +419,13 @@ def revise_requested(conn, config, client, run):
         article = store.get_article(conn, row["id"])
         try:
             revised = writer.revise_for_editor(client, persona, article, article["feedback"])
+            for url in revised["refused_links"]:
+                run.error(
+                    f"revision of article {article['id']}: the model's link {url!r} dropped (only http(s) is kept)"
+                )
+            for url in writer.keep_links(revised, allowed_sites(conn, article["sources"])):
+                run.count("links_dropped")
+                run.error(f"revision of article {article['id']}: link {url[:100]!r} dropped (not a source's site)")
             verdict = writer.critique_revision(client, {**article, **revised})
             fields = {
                 "title": revised["title"],
@@ -343,6 +442,8 @@ def revise_requested(conn, config, client, run):
         except (llm.LLMError, workflow.TransitionRefused) as e:
             run.count("revisions_failed")
             run.error(f"revision of article {article['id']}: {e}")
+            if isinstance(e, llm.LLMError):
+                run.fail("model", model_role(e), f"article {article['id']}", str(e))
         except Exception as e:  # same rule as stories: one bad article never stops the rest
             log.exception("revision of article %s failed", article["id"])
             run.count("revisions_failed")
@@ -417,8 +518,9 @@ def execute(config, trigger, write, lock=None):
             run_record.error(f"run failed: {type(e).__name__}: {e}")
             run_record.stages["total"] = round(time.perf_counter() - started, 3)
             run_record.finish("failed")
-        except BaseException:  # Ctrl-C or SystemExit from SIGTERM: say so, then stop
-            run_record.error("stopped by a signal")
+        except BaseException as e:  # SIGTERM/SIGINT (Stopping), Ctrl-C, SystemExit: say so, then stop
+            run_record.error(f"stopped by a signal ({e})" if isinstance(e, Stopping) else "stopped by a signal")
+            run_record.stages["total"] = round(time.perf_counter() - started, 3)
             run_record.finish("interrupted")
             raise
         else:
@@ -537,9 +639,20 @@ def status_report(config):
             )
             for error in r["errors"][:3]:
                 lines.append(f"      ! {error}")
+            for failure in r["failures"][:5]:
+                lines.append(f"      ! {describe_failure(failure)}")
+            if len(r["failures"]) > 5:
+                lines.append(f"      ! ... and {len(r['failures']) - 5} more failed calls")
     finally:
         conn.close()
     return "\n".join(lines)
+
+
+def describe_failure(failure):
+    """One line for a failed call: `source unsplash, story 3 (...): HTTP 503`."""
+    kind = next((k for k in ("source", "model", "feed") if k in failure), "call")
+    story = f", {failure['story']}" if failure.get("story") else ""
+    return f"{kind} {failure.get(kind, '?')}{story}: {failure.get('reason', '')}"
 
 
 def run_summary(config, run_id):
@@ -552,23 +665,36 @@ def run_summary(config, run_id):
     lines = [f"run {run_id}: {row['status']} in {json.loads(row['stages']).get('total', 0):.1f}s"]
     lines += [f"  {k}: {v}" for k, v in sorted(counts.items())]
     lines += [f"  error: {e}" for e in json.loads(row["errors"])]
+    lines += [f"  failed call: {describe_failure(f)}" for f in json.loads(row["failures"])]
     return row["status"], "\n".join(lines)
 
 
 # --- Command line ------------------------------------------------------------
 
+EXIT_OK = 0
+EXIT_PARTIAL = 1
 EXIT_NOT_CONFIGURED = 2
 EXIT_BUSY = 3
+EXIT_FAILED = 4
+EXIT_CODES = {"ok": EXIT_OK, "partial": EXIT_PARTIAL, "failed": EXIT_FAILED}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="pipeline.py",
         description="milesahead content pipeline: turn news feeds into checked draft articles for the editor.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=(
-            "Config: --config PATH, else $MILESAHEAD_CONFIG, else ./config.yaml, else built-in defaults. "
-            "Needs llm.api_key (NVIDIA_API_KEY) and pipeline.feeds. Exit status: 0 ok, 1 run failed or "
-            f"partly failed, {EXIT_NOT_CONFIGURED} not configured, {EXIT_BUSY} another run in progress."
+            "Config: --config PATH, else $MILESAHEAD_CONFIG, else ./config.yaml, else built-in defaults.\n"
+            "Needs llm.api_key (NVIDIA_API_KEY) and pipeline.feeds.\n\n"
+            "Exit status of run and scan (the run's status in pipeline_runs):\n"
+            f"  {EXIT_OK}    ok: every outside call answered and every story was written\n"
+            f"  {EXIT_PARTIAL}    partial: the run finished, but some calls (feeds, image sources, models) or\n"
+            "       stories failed; each is in the run record (`status`, the desk's Pipeline runs)\n"
+            f"  {EXIT_NOT_CONFIGURED}    not configured: nothing was done (the message says what to set)\n"
+            f"  {EXIT_BUSY}    another run in progress: nothing was done\n"
+            f"  {EXIT_FAILED}    failed: the run itself stopped on an unexpected error\n"
+            "  130  interrupted by SIGINT, 143 interrupted by SIGTERM (the run is marked interrupted)"
         ),
     )
     parser.add_argument("--config", metavar="PATH", help="YAML config file (see config.example.yaml)")
@@ -592,7 +718,7 @@ def main(argv=None):
     if args.command == "status":
         print(status_report(config))
         return 0
-    signal_to_exit()
+    stop_on_signals()
     try:
         run_id = scan(config) if args.command == "scan" else run(config, trigger="cli")
     except NotConfigured as e:
@@ -601,16 +727,33 @@ def main(argv=None):
     except RunInProgress as e:
         print(f"not started: {e}", file=sys.stderr)
         return EXIT_BUSY
+    except Stopping as e:
+        print(f"run interrupted: {e}", file=sys.stderr)
+        # The run row is saved. Exit now: a worker thread still in a socket read (a
+        # download, a model reply) would otherwise hold the interpreter's exit until
+        # its own deadline, and systemd's stop waits for none of that.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(128 + e.signum)
     status, summary = run_summary(config, run_id)
     print(summary)
-    return 0 if status == "ok" else 1
+    return EXIT_CODES.get(status, EXIT_FAILED)
 
 
-def signal_to_exit():
-    """SIGTERM (systemd stop, a CI timeout) ends a run as `interrupted`, not silently."""
-    import signal
+def stop_on_signals():
+    """SIGTERM (systemd stop, a deploy's restart) and SIGINT end a run as `interrupted` within seconds.
 
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    The handler runs on the main thread and raises there, even inside a blocking read; STOP
+    tells calls in flight on worker threads (image searches, downloads, vision) to give up.
+    """
+
+    def stop(signum, frame):
+        outside.STOP.set()
+        raise Stopping(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
 
 
 if __name__ == "__main__":

@@ -161,7 +161,33 @@ class Publisher:
         """Re-render every reader URL and the static files, and remove what is left over."""
         return self._worker.submit(self._publish, None, True).result()
 
+    def check(self):
+        """That public/ can be written, without changing what it holds (serve, at start)."""
+        try:
+            self._make_dirs(self.directory)
+            with self._locked():
+                os.unlink(self._temp_file(os.path.join(self.directory, ".check"), b""))
+        except OSError as e:
+            raise self._unwritable(e) from None
+
+    def _unwritable(self, error):
+        where = error.filename or self.directory
+        return PublishError(
+            f"publish.dir {self.directory}: cannot write {where} ({error.strerror}); "
+            "set publish.dir to a directory this user can write"
+        )
+
     def _publish(self, pages, everything):
+        try:
+            return self._publish_pages(pages, everything)
+        except OSError as e:  # a directory that cannot be made or written: say which
+            metrics.PUBLISH_FAILURES.inc()
+            raise self._unwritable(e) from None
+        except BaseException:
+            metrics.PUBLISH_FAILURES.inc()
+            raise
+
+    def _publish_pages(self, pages, everything):
         started = time.monotonic()
         report = Report()
         self._make_dirs(self.directory)
@@ -185,7 +211,6 @@ class Publisher:
                 for temp, _final in staged:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(temp)
-                metrics.PUBLISH_FAILURES.inc()
                 raise
             for temp, final in staged:
                 os.replace(temp, final)

@@ -17,6 +17,8 @@ import unicodedata
 import jsonschema
 import nh3
 
+import urls
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CARDS_FILE = os.path.join(HERE, "seed-cards", "cards.json")
 CARDS_SCHEMA_FILE = os.path.join(HERE, "seed-cards", "cards.schema.json")
@@ -44,21 +46,51 @@ def now():
 # --- Connections -------------------------------------------------------------
 
 
+class DatabaseError(Exception):
+    """The database cannot be opened or written; the message names the file and what to do."""
+
+
+USABLE_DATABASE = "database.path must name a SQLite database in a directory this user can write"
+
+
 def connect(path):
     """Open the database with the settings every caller needs.
 
     isolation_level=None leaves transactions to `transaction()`, so nothing is
     held open between statements by the sqlite3 module's implicit BEGIN.
+    A file that is not SQLite, or a directory that cannot hold one, is a
+    DatabaseError naming the path, not a traceback from deep in sqlite3.
     """
     if path != ":memory:":
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=10000")
-    conn.execute("PRAGMA synchronous=NORMAL")
+        folder = os.path.dirname(os.path.abspath(path))
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as e:
+            raise DatabaseError(f"{path}: cannot create {folder} ({_why_not(folder, e)}); {USABLE_DATABASE}") from None
+    try:
+        conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as e:
+        raise DatabaseError(f"{path}: {e}; {USABLE_DATABASE}") from None
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    except sqlite3.Error as e:
+        conn.close()
+        raise DatabaseError(f"{path}: {e}; {USABLE_DATABASE}") from None
     return conn
+
+
+def _why_not(folder, error):
+    """Why a directory cannot be made: most often a file stands where a directory should."""
+    existing = folder
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if os.path.isdir(existing):
+        return error.strerror
+    return "it is a file, not a directory" if existing == folder else f"{existing} is a file, not a directory"
 
 
 @contextlib.contextmanager
@@ -237,6 +269,34 @@ MIGRATIONS = [
         );
         """,
     ),
+    (
+        "pipeline metric totals",
+        """
+        CREATE TABLE metric_totals (
+            sample TEXT NOT NULL,   -- a Prometheus sample name, e.g. milesahead_image_search_total
+            labels TEXT NOT NULL,   -- JSON [[name, value], ...], sorted by name
+            value REAL NOT NULL,    -- the sum of what every run, in any process, counted
+            PRIMARY KEY (sample, labels)
+        );
+        """,
+    ),
+    # sources: JSON [{url, title, publisher, published?, read}]; fee_tiers: JSON [{name, usd}],
+    # cheapest first; first_year_fee_usd: NULL when the issuer waives nothing the first year.
+    (
+        "card sources and fee tiers",
+        """
+        ALTER TABLE cards ADD COLUMN sources TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE cards ADD COLUMN fee_tiers TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE cards ADD COLUMN first_year_fee_usd INTEGER;
+        """,
+    ),
+    (
+        "pipeline run failures",
+        """
+        ALTER TABLE pipeline_runs ADD COLUMN failures TEXT NOT NULL DEFAULT '[]';
+        -- JSON list of failed outside calls: {"source"|"model"|"feed": name, "story", "reason"}
+        """,
+    ),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -309,12 +369,26 @@ def seed_cards(conn, cards):
     Recent Changes live in card_changes, keyed by card id, which an upsert keeps,
     so re-seeding never erases them.
     """
+    for card in cards:  # the issuer links are printed as hrefs: the one URL policy, before anything is written
+        if urls.safe_url(card["official_url"]) != card["official_url"]:
+            raise CardError(
+                f"card '{card.get('name') or card.get('slug')}', field 'official_url': "
+                f"{card['official_url']!r} is not an absolute http(s) URL"
+            )
+        for n, source in enumerate(card.get("sources", [])):  # printed as hrefs under Sources
+            if urls.safe_url(source["url"]) != source["url"]:
+                raise CardError(
+                    f"card '{card.get('name') or card.get('slug')}', field 'sources.{n}.url': "
+                    f"{source['url']!r} is not an absolute http(s) URL"
+                )
     counts = {"inserted": 0, "updated": 0, "unchanged": 0}
     stamp = now()
     with transaction(conn):
         for card in cards:
             keywords = json.dumps(card["keywords"], ensure_ascii=False)
             sections = json.dumps(card["sections"], ensure_ascii=False, sort_keys=True)
+            sources = json.dumps(card.get("sources", []), ensure_ascii=False)
+            fee_tiers = json.dumps(card.get("fee_tiers", []), ensure_ascii=False)
             digest = hashlib.sha256(json.dumps(card, sort_keys=True).encode()).hexdigest()
             row = conn.execute("SELECT content_hash FROM cards WHERE slug = ?", (card["slug"],)).fetchone()
             if row and row["content_hash"] == digest:
@@ -327,17 +401,21 @@ def seed_cards(conn, cards):
                 card["category"],
                 card["annual_fee_usd"],
                 card["official_url"],
-                card["facts_checked"],
+                card.get("facts_checked", ""),
                 card["verdict"],
                 keywords,
                 sections,
+                sources,
+                fee_tiers,
+                card.get("first_year_fee_usd"),
                 digest,
                 stamp,
             )
             if row:
                 conn.execute(
                     "UPDATE cards SET name=?, issuer=?, network=?, category=?, annual_fee_usd=?, official_url=?,"
-                    " facts_checked=?, verdict=?, keywords=?, sections=?, content_hash=?, updated_at=?"
+                    " facts_checked=?, verdict=?, keywords=?, sections=?, sources=?, fee_tiers=?, first_year_fee_usd=?,"
+                    " content_hash=?, updated_at=?"
                     " WHERE slug=?",
                     (*values, card["slug"]),
                 )
@@ -345,8 +423,9 @@ def seed_cards(conn, cards):
             else:
                 conn.execute(
                     "INSERT INTO cards (name, issuer, network, category, annual_fee_usd, official_url,"
-                    " facts_checked, verdict, keywords, sections, content_hash, updated_at, slug, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " facts_checked, verdict, keywords, sections, sources, fee_tiers, first_year_fee_usd,"
+                    " content_hash, updated_at, slug, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (*values, card["slug"], stamp),
                 )
                 counts["inserted"] += 1
@@ -357,8 +436,9 @@ def _card(row):
     if row is None:
         return None
     card = dict(row)
-    card["keywords"] = json.loads(card["keywords"])
-    card["sections"] = json.loads(card["sections"])
+    for field in ("keywords", "sections", "sources", "fee_tiers"):
+        if field in card:
+            card[field] = json.loads(card[field])
     return card
 
 
@@ -368,11 +448,28 @@ def list_cards(conn):
 
 
 def card_summaries(conn):
-    """Just what lists need: no JSON to decode for 41 cards on every index page."""
+    """Just what lists and card links need: no sections or sources to decode."""
     rows = conn.execute(
-        "SELECT id, slug, name, issuer, network, category, annual_fee_usd, facts_checked FROM cards ORDER BY name"
+        "SELECT id, slug, name, issuer, network, category, annual_fee_usd, first_year_fee_usd, fee_tiers,"
+        " facts_checked, keywords FROM cards ORDER BY name"
     ).fetchall()
-    return [dict(r) for r in rows]
+    return [_card(r) for r in rows]
+
+
+def fee_label(card):
+    """The annual fee as issuers state it: every tier, a first-year waiver, and
+    "No annual fee" only when no version of the card charges one."""
+    tiers = card.get("fee_tiers") or []
+    if tiers:
+        fees = [t["usd"] for t in tiers]
+        if not any(fees):
+            return "No annual fee"
+        amounts = ["$" + str(usd) for usd in fees]
+        return f"{', '.join(amounts[:-1])} or {amounts[-1]} annual fee, by tier"
+    fee, first_year = card["annual_fee_usd"], card.get("first_year_fee_usd")
+    if first_year is not None and first_year != fee:
+        return f"${first_year} annual fee the first year, then ${fee}"
+    return "No annual fee" if fee == 0 else f"${fee} annual fee"
 
 
 def cards_by_category(conn):
@@ -387,6 +484,40 @@ def get_card(conn, slug):
 
 def count_cards(conn):
     return conn.execute("SELECT COUNT(*) FROM cards").fetchone()[0]
+
+
+def cards_report(conn, today=None):
+    """Per card, how old its facts and each of its sources are, oldest first: what to re-check.
+
+    A source's date is its own published/updated date where it states one, else the day it
+    was read; a card is as old as its oldest source.
+    """
+    today = today or datetime.date.today()
+    rows = []
+    for card in list_cards(conn):
+        sources = []
+        for source in card["sources"]:
+            dated = source.get("published") or source["read"]
+            age = (today - datetime.date.fromisoformat(dated)).days
+            sources.append(dict(source, dated=dated, age_days=age, undated="published" not in source))
+        # A card with no sources has not been checked against anything: it goes first.
+        if sources:
+            checked_age = (today - datetime.date.fromisoformat(card["facts_checked"])).days
+            oldest = max([s["age_days"] for s in sources] + [checked_age])
+        else:
+            checked_age = oldest = None
+        rows.append(
+            {
+                "slug": card["slug"],
+                "name": card["name"],
+                "facts_checked": card["facts_checked"],
+                "checked_age_days": checked_age,
+                "oldest_age_days": oldest,
+                "sources": sources,
+            }
+        )
+    rows.sort(key=lambda r: (r["oldest_age_days"] is not None, -(r["oldest_age_days"] or 0), r["name"]))
+    return rows
 
 
 def card_recent_changes(conn, card_id):
@@ -536,8 +667,13 @@ def add_revision(conn, article_id, author, note=""):
     return number
 
 
+SQLITE_INTEGERS = range(-(2**63), 2**63)  # an id outside it names no row (and sqlite3 would raise)
+
+
 def get_article(conn, article_id):
     """Any article, whatever its status: for the desk and the pipeline, never for readers."""
+    if article_id not in SQLITE_INTEGERS:
+        return None
     return _article(conn.execute("SELECT * FROM articles WHERE id = ?", (article_id,)).fetchone())
 
 
@@ -580,13 +716,46 @@ def list_runs(conn, limit=20):
     runs = []
     for row in conn.execute("SELECT * FROM pipeline_runs ORDER BY id DESC LIMIT ?", (limit,)):
         run = dict(row)
-        for key, empty in (("stages", {}), ("counts", {}), ("errors", [])):
+        for key, empty in (("stages", {}), ("counts", {}), ("errors", []), ("failures", [])):
             try:
                 run[key] = json.loads(run[key] or "null") or empty
             except ValueError:
                 run[key] = empty
         runs.append(run)
     return runs
+
+
+# --- Metrics -----------------------------------------------------------------
+
+
+def add_metric_totals(conn, increments):
+    """Add a run's {(sample, labels): increase} to metric_totals (the caller's transaction)."""
+    conn.executemany(
+        "INSERT INTO metric_totals (sample, labels, value) VALUES (?, ?, ?)"
+        " ON CONFLICT (sample, labels) DO UPDATE SET value = value + excluded.value",
+        [(name, json.dumps(labels), value) for (name, labels), value in increments.items()],
+    )
+
+
+def metric_totals(conn):
+    """{(sample, labels as sorted tuples): value} over every run so far (metrics.run_families)."""
+    return {
+        (row["sample"], tuple(tuple(pair) for pair in json.loads(row["labels"]))): row["value"]
+        for row in conn.execute("SELECT sample, labels, value FROM metric_totals")
+    }
+
+
+def observed_state(conn):
+    """What /metrics reports about the data: articles by status, the editor's oldest wait, the last good run."""
+    articles = dict(conn.execute("SELECT status, COUNT(*) FROM articles GROUP BY status").fetchall())
+    # waiting since it entered its status: the last event into it, else when it was written
+    oldest = conn.execute(
+        "SELECT MIN(COALESCE((SELECT MAX(e.created_at) FROM article_events e"
+        " WHERE e.article_id = a.id AND e.to_status = a.status), a.created_at))"
+        " FROM articles a WHERE a.status IN ('draft', 'pending')"
+    ).fetchone()[0]
+    success = conn.execute("SELECT MAX(finished_at) FROM pipeline_runs WHERE status IN ('ok', 'partial')").fetchone()[0]
+    return {"articles": articles, "oldest_waiting_since": oldest, "last_success_at": success}
 
 
 # --- Backup ------------------------------------------------------------------

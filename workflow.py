@@ -299,6 +299,45 @@ def keyword_pattern(keywords):
     return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.IGNORECASE)
 
 
+class CardLinker:
+    """Links card names in card text to those cards' pages, as articles link to cards.
+
+    One pattern over every card's keywords and name, longest first, so "Venture X" wins
+    over "Venture" and "Business Platinum Card" over "Platinum Card".
+    """
+
+    def __init__(self, cards):
+        self.slugs = {}
+        for card in cards:
+            for name in [card["name"], *card["keywords"]]:
+                self.slugs.setdefault(self._key(name), card["slug"])
+        self.pattern = keyword_pattern(list(self.slugs))
+
+    @staticmethod
+    def _key(name):
+        return " ".join(_normalise(name).split()).casefold()
+
+    def spans(self, text):
+        """(the text as matched, [(start, end, slug)] of each card name in it)."""
+        text = _normalise(text)
+        found = []
+        for match in self.pattern.finditer(text) if self.pattern else ():
+            found.append((match.start(), match.end(), self.slugs[self._key(match.group(0))]))
+        return text, found
+
+    def html(self, text, own_slug=None):
+        """The text, escaped, with each other card's name a link to its page."""
+        text, spans = self.spans(text)
+        out, last = [], 0
+        for start, end, slug in spans:
+            name = html.escape(text[start:end])
+            out.append(html.escape(text[last:start]))
+            out.append(name if slug == own_slug else f'<a href="/cards/{slug}">{name}</a>')
+            last = end
+        out.append(html.escape(text[last:]))
+        return "".join(out)
+
+
 def find_cards(conn, article):
     """Cards whose keywords (or name) appear in the article's title, TL;DR or body text."""
     text = _normalise("\n".join([article["title"], article["tldr"], html_to_text(article["body_html"])]))

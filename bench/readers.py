@@ -1,6 +1,6 @@
 """Reader pages: the production path against the limit and against the app alone.
 
-Builds a realistic site in a temp dir (the 41 cards, a handful of approved
+Builds a realistic site in a temp dir (every seed card, a handful of approved
 articles, `app.py publish`), starts the app alone on waitress and ONE Caddy with
 two loopback sites, then measures every reader page type with wrk against three
 targets, interleaved so the machine's noise hits all three alike:

@@ -118,11 +118,12 @@ def world(config, app):
 
 @pytest.fixture
 def live_server(app):
-    """The real app on a real waitress, on a free loopback port, for one test."""
+    """The real app on a real waitress set up as `serve` sets it, on a free loopback port."""
     import waitress.server
 
     port = free_port()
-    server = waitress.server.create_server(app, host="127.0.0.1", port=port, threads=4)
+    options = milesahead.server_options(app.config["milesahead.config"], "127.0.0.1", port)
+    server = waitress.server.create_server(app, **options)
     stopping = threading.Event()
 
     def run():

@@ -34,6 +34,15 @@ CADDY = "/usr/bin/caddy"
 HTML = "text/html; charset=utf-8"
 JSON = "application/json"
 PAGE_CACHE = "public, max-age=60"
+# What the app sends on every reader answer (app.py) and Caddy for the files it serves.
+SECURITY_HEADERS = [
+    "Content-Security-Policy",
+    "X-Content-Type-Options",
+    "X-Frame-Options",
+    "Referrer-Policy",
+    "Permissions-Policy",
+    "Cross-Origin-Opener-Policy",
+]
 
 # Caddy's own settings for a test run: no admin endpoint, no certificates, loopback only.
 GLOBAL_OPTIONS = """{
@@ -191,6 +200,17 @@ def get(url, **headers):
     return requests.get(url, headers=headers, timeout=10, allow_redirects=False)
 
 
+def sent(reply, name):
+    """Every value of one header, as sent (requests would join repeated ones with commas)."""
+    return reply.raw.headers.getlist(name)
+
+
+def assert_same_security_headers(reply, direct, what):
+    for name in SECURITY_HEADERS:
+        assert len(sent(reply, name)) == 1, (what, name, sent(reply, name))
+        assert sent(reply, name) == sent(direct, name), (what, name)
+
+
 # --- Reader pages ----------------------------------------------------------------------
 
 
@@ -202,7 +222,8 @@ def test_every_reader_page_is_its_published_file_with_the_apps_headers(site):
         assert reply.headers["Content-Type"] == content_type == direct.headers["Content-Type"], url
         assert reply.headers["Cache-Control"] == PAGE_CACHE == direct.headers["Cache-Control"], url
         assert reply.headers["ETag"] and reply.headers["Last-Modified"], url
-        assert reply.headers["X-Content-Type-Options"] == "nosniff"
+        assert_same_security_headers(reply, direct, url)
+        assert "script-src 'none'" in reply.headers["Content-Security-Policy"], url
 
 
 def test_pages_come_from_the_files_not_from_the_app(site):
@@ -291,6 +312,18 @@ def test_everything_else_gets_the_apps_own_answer(site):
         assert b"edited on disk" not in reply.content and b"half a page" not in reply.content, (method, url)
 
 
+def test_a_missing_reader_page_is_not_cached_and_its_headers_are_sent_once(site):
+    """The headers for a reader page are set before Caddy knows the file is missing."""
+    for url in ["/articles/no-such-story", "/cards/no-such-card", "/api/articles/no-such-story", "/deals"]:
+        if url == "/deals":
+            (site.public / "deals.html").unlink()  # a page not (yet) published: the app answers
+        reply, direct = get(site.caddy + url), get(site.app + url)
+        assert reply.status_code == direct.status_code, url
+        assert sent(reply, "Cache-Control") == ["no-store"], url
+        assert_same_security_headers(reply, direct, url)
+    assert sent(get(site.app + "/articles/no-such-story"), "Cache-Control") == ["no-store"]
+
+
 def log_in(session, base):
     form = session.get(base + "/admin/login", timeout=10).text
     token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
@@ -304,7 +337,9 @@ def test_security_headers_on_every_answer_and_the_apps_own_win(site):
     preview = editor.get(site.caddy + f"/admin/articles/{site.article_id}/preview", timeout=10)
     assert preview.status_code == 200
     # The review page frames this preview: the app's SAMEORIGIN, sent once, not also DENY.
-    assert preview.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert sent(preview, "X-Frame-Options") == ["SAMEORIGIN"]
+    assert len(sent(preview, "Content-Security-Policy")) == 1
+    assert "frame-ancestors 'self'" in preview.headers["Content-Security-Policy"]
     assert preview.headers["Referrer-Policy"] == "same-origin"
     assert preview.headers["X-Content-Type-Options"] == "nosniff"
     for url in ["/deals", "/static/style.css", "/no-such-page", "/metrics"]:
@@ -312,6 +347,10 @@ def test_security_headers_on_every_answer_and_the_apps_own_win(site):
         assert reply.headers["X-Frame-Options"] == "DENY", url
         assert reply.headers["X-Content-Type-Options"] == "nosniff", url
         assert reply.headers["Cross-Origin-Opener-Policy"] == "same-origin", url
+        assert "script-src 'none'" in reply.headers["Content-Security-Policy"], url
+    review = editor.get(site.caddy + f"/admin/articles/{site.article_id}", timeout=10)
+    assert len(sent(review, "Content-Security-Policy")) == 1  # the desk's own, not also the readers'
+    assert "script-src 'self'" in review.headers["Content-Security-Policy"]
     assert "Server" not in get(site.caddy + "/no-such-page").headers  # not the app's name and version
 
 

@@ -1,4 +1,4 @@
-"""The seed data for the 41 reference cards: shape, counts and linking keywords."""
+"""The seed data for the reference cards: shape, categories, sources, dates and linking keywords."""
 
 import datetime
 import json
@@ -11,15 +11,6 @@ import pytest
 import store
 
 SEED = Path(__file__).resolve().parent.parent / "seed-cards"
-
-EXPECTED_CATEGORIES = {
-    "Travel": 10,
-    "Cash-back": 9,
-    "Airline": 6,
-    "Business": 5,
-    "Hotel": 5,
-    "Rewards": 6,
-}
 
 REQUIRED_SLUGS = {
     "amex-platinum",
@@ -47,9 +38,16 @@ def cards():
     return store.load_seed_cards()
 
 
-def test_there_are_41_cards_in_the_expected_categories(cards):
-    assert len(cards) == 41
-    assert Counter(card["category"] for card in cards) == EXPECTED_CATEGORIES
+def card_texts(card):
+    """(where, text) for every piece of reader-facing text on a card."""
+    yield "verdict", card["verdict"]
+    for key, points in card["sections"].items():
+        for n, point in enumerate(points):
+            yield f"{key}[{n}]", point
+
+
+def test_every_category_has_cards(cards):
+    assert set(Counter(card["category"] for card in cards)) == set(store.CATEGORIES)
 
 
 def test_slugs_and_names_are_unique(cards):
@@ -65,11 +63,53 @@ def test_each_keyword_links_to_exactly_one_card(cards):
     assert shared == []
 
 
+def checked(cards):
+    """The cards re-checked against cited sources; the others say they were not."""
+    return [card for card in cards if card["sources"]]
+
+
 def test_facts_checked_is_a_real_date_not_in_the_future(cards):
     today = datetime.date.today()
+    for card in checked(cards):
+        assert datetime.date.fromisoformat(card["facts_checked"]) <= today, card["slug"]
+
+
+def test_each_card_was_checked_against_sources_read_by_then(cards):
+    """facts_checked is the day the facts were compared with the sources: none read later."""
+    for card in checked(cards):
+        day = datetime.date.fromisoformat(card["facts_checked"])
+        for source in card["sources"]:
+            read = datetime.date.fromisoformat(source["read"])
+            assert read <= day, (card["slug"], source["url"])
+            if "published" in source:
+                assert datetime.date.fromisoformat(source["published"]) <= read, (card["slug"], source["url"])
+
+
+def test_a_card_without_sources_claims_no_check_date(cards):
     for card in cards:
-        checked = datetime.date.fromisoformat(card["facts_checked"])
-        assert checked <= today, card["slug"]
+        assert bool(card["sources"]) == ("facts_checked" in card), card["slug"]
+
+
+def test_every_checked_welcome_offer_is_dated_by_a_month_no_later_than_the_check(cards):
+    for card in checked(cards):
+        offer = card["sections"]["welcome_bonus"][0]
+        seen = datetime.datetime.strptime(offer.split(":")[0], "Seen %B %Y").date()
+        assert seen <= datetime.date.fromisoformat(card["facts_checked"]), card["slug"]
+
+
+def test_the_cards_the_issue_named_as_wrong_are_re_checked(cards):
+    named = {"chase-sapphire-reserve", "chase-sapphire-preferred", "bilt-mastercard", "wells-fargo-autograph"}
+    named |= {"wells-fargo-autograph-journey", "citi-custom-cash"}
+    assert named <= {card["slug"] for card in checked(cards)}
+
+
+def test_no_annual_fee_is_claimed_only_when_every_tier_is_free(cards):
+    for card in cards:
+        label = store.fee_label(card)
+        free = card["annual_fee_usd"] == 0 and all(t["usd"] == 0 for t in card.get("fee_tiers", []))
+        assert (label == "No annual fee") == free, card["slug"]
+        claims_free = any("no annual fee" in point.lower() for point in card["sections"]["annual_fee"])
+        assert not claims_free or free, card["slug"]
 
 
 def test_the_named_cards_are_present(cards):

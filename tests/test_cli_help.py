@@ -7,7 +7,7 @@ import sys
 import pytest
 from conftest import ROOT
 
-APP_COMMANDS = ["serve", "migrate", "seed-cards", "backup", "hash-password"]
+APP_COMMANDS = ["serve", "migrate", "seed-cards", "cards-report", "backup", "hash-password"]
 
 
 def run_help(*args):

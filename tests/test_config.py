@@ -90,9 +90,9 @@ def test_example_config_documents_and_loads_every_key(tmp_path):
             "UNSPLASH_KEY",
             "PEXELS_KEY",
             "PIXABAY_KEY",
-            "MILESAHEAD_SESSION_SECRET",
         )
     }
+    environ["MILESAHEAD_SESSION_SECRET"] = "s" * 32  # a shorter one is refused
     configuration.load_config(example, environ=environ)
     with open(example) as f:
         documented = yaml.safe_load(f)
@@ -106,3 +106,33 @@ def test_example_config_documents_and_loads_every_key(tmp_path):
 
     missing = set(keys(configuration.DEFAULTS)) - set(keys(documented))
     assert not missing, f"config.example.yaml does not document: {sorted(missing)}"
+
+
+@pytest.mark.parametrize(
+    "yaml, key, expected",
+    [
+        ("server:\n  port: 99999\n", "server.port", "a port between 1 and 65535, got 99999"),
+        ("server:\n  port: 0\n", "server.port", "a port between 1 and 65535, got 0"),
+        ("server:\n  threads: 0\n", "server.threads", "at least 1"),
+        ("server:\n  max_body_bytes: 0\n", "server.max_body_bytes", "at least 1"),
+        ("admin:\n  session_hours: 0\n", "admin.session_hours", "more than 0"),
+        ("admin:\n  session_hours: -3\n", "admin.session_hours", "more than 0"),
+        ("admin:\n  max_login_failures: 0\n", "admin.max_login_failures", "at least 1"),
+        ("admin:\n  max_password_checks_per_minute: 0\n", "admin.max_password_checks_per_minute", "at least 1"),
+        ("admin:\n  session_secret: x\n", "admin.session_secret", "at least 32 bytes"),
+    ],
+)
+def test_values_that_cannot_work_are_refused_at_load(tmp_path, yaml, key, expected):
+    path = write_config(tmp_path, yaml)
+    with pytest.raises(configuration.ConfigError) as e:
+        configuration.load_config(str(path))
+    assert f"{path}: key '{key}' must be {expected}" in str(e.value)
+
+
+def test_a_short_session_secret_is_not_echoed_and_a_long_one_is_kept(tmp_path):
+    with pytest.raises(configuration.ConfigError) as e:
+        configuration.load_config(str(write_config(tmp_path, "admin:\n  session_secret: hunter2\n")))
+    assert "hunter2" not in str(e.value) and "got 7 bytes" in str(e.value)
+    secret = "k" * 32
+    cfg = configuration.load_config(str(write_config(tmp_path, f"admin:\n  session_secret: {secret}\n")))
+    assert cfg["admin"]["session_secret"] == secret

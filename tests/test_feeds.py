@@ -2,7 +2,7 @@
 
 import pytest
 import requests
-from standins.feeds import FeedStandin, item, sample_feeds
+from standins.feeds import FeedStandin, item, render, sample_feeds
 
 import feeds
 import store
@@ -138,3 +138,27 @@ def test_sync_sources_is_an_upsert(conn):
     assert [(r["name"], r["site"]) for r in rows] == [("A renamed", "a.example")]
     assert conn.execute("SELECT COUNT(*) FROM feed_sources").fetchone()[0] == 1
     assert store.now()
+
+
+def test_a_feed_cut_short_keeps_what_parsed_but_not_its_validators(conn, server):
+    whole = server.feeds["points-blog"]
+    server.feeds = {"points-blog": whole}
+    document = render("points-blog", whole)
+    whole["truncate"] = document.index("<item>", document.index("</item>")) + 40  # the second item cut mid-way
+    cut = fetch_all(conn, server)["points-blog"]
+    assert cut["status"] == "error" and "not a whole feed" in cut["error"] and "will read it again" in cut["error"]
+    assert cut["new"] == 1  # the item that arrived whole is kept
+    row = conn.execute("SELECT etag, last_modified, last_error FROM feed_sources").fetchone()
+    assert row["etag"] == "" and row["last_modified"] == "" and "not a whole feed" in row["last_error"]
+
+    del whole["truncate"]
+    again = fetch_all(conn, server)["points-blog"]
+    assert "if-none-match" not in server.requests[-1]["headers"]  # asked in full, not 304'd
+    assert again["status"] == "ok" and again["new"] == 1 and again["duplicates"] == 1
+    assert conn.execute("SELECT etag FROM feed_sources").fetchone()["etag"]  # now it is saved
+
+
+def test_a_feed_that_drips_is_cut_at_its_deadline(conn, server):
+    server.feeds = {"slow": {**server.feeds["points-blog"], "drip": 0.5}}
+    result = fetch_all(conn, server, timeout=2)["slow"]
+    assert result["status"] == "error" and "no whole document within the deadline" in result["error"]

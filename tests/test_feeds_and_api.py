@@ -4,6 +4,8 @@ import xml.etree.ElementTree as ET
 
 from conftest import publish
 
+import store
+
 ATOM = "{http://www.w3.org/2005/Atom}"
 SM = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 
@@ -39,7 +41,7 @@ def test_sitemap_lists_pages_cards_and_published_articles(client, seeded):
     assert "http://testserver/" in locs
     assert "http://testserver/cards/amex-platinum" in locs
     assert f"http://testserver/articles/{article['slug']}" in locs
-    assert len([loc for loc in locs if "/cards/" in loc]) == 41
+    assert len([loc for loc in locs if "/cards/" in loc]) == len(store.load_seed_cards())
 
 
 def test_robots_points_to_sitemap_and_hides_admin(client, seeded):
@@ -50,7 +52,7 @@ def test_robots_points_to_sitemap_and_hides_admin(client, seeded):
 
 def test_api_cards_and_card(client, seeded):
     cards = client.get("/api/cards").json["cards"]
-    assert len(cards) == 41
+    assert len(cards) == len(store.load_seed_cards())
     card = client.get("/api/cards/citi-double-cash").json
     assert card["category"] == "Cash-back"
     assert set(card["sections"]) >= {"welcome_bonus", "earning_rates", "drawbacks", "best_for"}
@@ -67,3 +69,13 @@ def test_api_articles_published_only_with_filters(client, seeded):
     assert "critic_score" not in all_articles[0]
     assert client.get("/api/articles?limit=abc", status=400).json["message"]
     assert client.get("/api/articles?type=bogus", status=400).json["status"] == 400
+
+
+def test_api_card_carries_its_fee_as_stated_and_its_sources(client, seeded):
+    card = client.get("/api/cards/bilt-mastercard").json
+    assert card["fee"] == "$0, $95 or $495 annual fee, by tier"
+    assert [t["usd"] for t in card["fee_tiers"]] == [0, 95, 495]
+    assert card["sources"] and all(s["url"].startswith("https://") for s in card["sources"])
+    assert card["facts_checked"] == store.get_card(seeded, "bilt-mastercard")["facts_checked"]
+    unchecked = next(c for c in client.get("/api/cards").json["cards"] if not c["sources"])
+    assert unchecked["facts_checked"] is None

@@ -57,7 +57,10 @@ def test_the_best_specific_image_wins_with_its_attribution(config, servers, clie
     fields = result["fields"]
     assert fields["image_url"] == servers["unsplash"].img({"id": "u1"})
     assert fields["image_attribution"] == {
+        "title": "Credit card on a wooden desk",
         "author": "Ana Photographer",
+        "author_url": "https://unsplash.example/@ana?utm_source=milesahead&utm_medium=referral",
+        "license_url": "https://unsplash.com/license",
         "source": "Unsplash",
         "license": "Unsplash License",
         "link": "https://unsplash.example/photos/u1?utm_source=milesahead&utm_medium=referral",

@@ -34,7 +34,13 @@ def test_from_each_previous_version_keeps_data(tmp_path, start):
     conn = store.connect(str(tmp_path / "db.sqlite"))
     store.migrate(conn, target=start)
     assert store.schema_version(conn) == start
-    store.seed_cards(conn, [sample_card()])
+    # A card as that version stored it: only the first migration's columns.
+    conn.execute(
+        "INSERT INTO cards (slug, name, issuer, network, category, annual_fee_usd, official_url, facts_checked,"
+        " verdict, keywords, sections, content_hash, created_at, updated_at)"
+        " VALUES ('sample-card', 'Sample Card', 'Sample Bank', 'Visa', 'Travel', 95, 'https://example.com/card',"
+        " '2026-11-01', 'Fine.', '[]', '{}', 'old', 'then', 'then')"
+    )
     applied = store.migrate(conn)
     assert len(applied) == store.SCHEMA_VERSION - start
     assert store.get_card(conn, "sample-card")["name"] == "Sample Card"
@@ -69,6 +75,14 @@ def sample_card(**overrides):
         "annual_fee_usd": 95,
         "official_url": "https://example.com/card",
         "facts_checked": "2026-11-01",
+        "sources": [
+            {
+                "url": "https://example.com/card",
+                "title": "Sample Card",
+                "publisher": "Sample Bank",
+                "read": "2026-11-01",
+            }
+        ],
         "verdict": "Fine.",
         "keywords": ["Sample Card"],
         "sections": {key: ["A fact."] for key, _ in store.SECTIONS},

@@ -17,7 +17,7 @@ def drafts(conn):
 
 def run_row(conn, run_id):
     row = dict(conn.execute("SELECT * FROM pipeline_runs WHERE id = ?", (run_id,)).fetchone())
-    for key in ("stages", "counts", "errors"):
+    for key in ("stages", "counts", "errors", "failures"):
         row[key] = json.loads(row[key])
     return row
 
@@ -137,7 +137,9 @@ def test_a_dead_model_fails_the_stories_and_the_next_run_retries_them(config, wo
 def test_a_dead_image_source_costs_only_that_source(config, world, conn):
     world.images["unsplash"].stop()
     run = run_row(conn, pipeline.run(config))
-    assert run["status"] == "ok"
+    assert run["status"] == "partial"  # recorded, and the run went on
+    assert {f.get("source") for f in run["failures"]} == {"unsplash"}
+    assert run["counts"]["drafts_written"] == 2
     deal = next(a for a in drafts(conn) if a["type"] == "deal")
     assert deal["image_url"].endswith("/img/p1.jpg")
     assert deal["image_attribution"]["source"] == "Pexels"

@@ -73,20 +73,20 @@ def test_unapproved_articles_are_never_visible(client, seeded):
         assert "Secret" not in client.get(url).text, url
 
 
-def test_cards_index_groups_all_41_cards_by_category(client, seeded):
+def test_cards_index_groups_every_card_by_category(client, seeded):
     page = client.get("/cards")
     sections = page.html.select("section.category")
     assert [s.h2.text for s in sections] == store.CATEGORIES
-    assert sum(len(s.select("li.card-tile")) for s in sections) == 41
+    assert sum(len(s.select("li.card-tile")) for s in sections) == len(store.load_seed_cards())
 
 
 def test_card_page_has_verdict_nine_sections_and_recent_changes(client, seeded):
-    card = store.get_card(seeded, "amex-platinum")
-    page = client.get("/cards/amex-platinum")
+    card = store.get_card(seeded, "chase-sapphire-reserve")
+    page = client.get("/cards/chase-sapphire-reserve")
     assert page.html.h1.text == card["name"]
     assert "Scout's Verdict" in page.html.select_one(".verdict h2").text
     headings = [h.text for h in page.html.select(".card-section h2")]
-    assert headings == [label for _, label in store.SECTIONS] + ["Recent Changes"]
+    assert headings == [label for _, label in store.SECTIONS] + ["Recent Changes", "Sources"]
     assert "No published news about this card yet." in page.text
     assert card["facts_checked"] in page.html.select_one(".fee-line time")["datetime"]
 
@@ -159,3 +159,16 @@ def test_templates_escape_titles(seeded, client):
     article = publish(seeded, "<b>bold</b> & co")
     page = client.get(f"/articles/{article['slug']}")
     assert "&lt;b&gt;bold&lt;/b&gt; &amp; co" in page.text
+
+
+def test_bilt_shows_its_three_tiers_not_no_annual_fee(client, seeded):
+    page = client.get("/cards/bilt-mastercard").html
+    assert page.select_one(".fee-line").text.startswith("$0, $95 or $495 annual fee, by tier")
+    tile = client.get("/cards").html.find("a", href="/cards/bilt-mastercard").find_parent("li")
+    assert "No annual fee" not in tile.text
+
+
+def test_a_first_year_waiver_shows_on_the_card_and_in_the_list(client, seeded):
+    assert "$0 annual fee the first year, then $150" in client.get("/cards/united-explorer").text
+    tile = client.get("/cards").html.find("a", href="/cards/united-explorer").find_parent("li")
+    assert tile.select_one(".fee").text == "$0 annual fee the first year, then $150"

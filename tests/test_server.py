@@ -37,7 +37,7 @@ def test_app_py_serve_migrates_and_answers_health(tmp_path):
                 "status": "ok",
                 "release": "smoke-1",
                 "schema_version": store.SCHEMA_VERSION,
-                "cards": 41,
+                "cards": len(store.load_seed_cards()),
             }
             assert (tmp_path / "data" / "milesahead.db").exists()
         finally:
@@ -57,3 +57,55 @@ def test_bad_config_is_a_clear_error_not_a_traceback(tmp_path):
     assert result.returncode != 0
     assert "server.port" in result.stderr and str(bad) in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_second_serve_fails_at_the_port_without_touching_public(tmp_path):
+    """Same database, same public/, same port, another title: only the serving process publishes."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "MILESAHEAD_CONFIG"}
+    app_py = os.path.join(ROOT, "app.py")
+    public = tmp_path / "public"
+
+    def config(title):
+        path = tmp_path / f"{title}.yaml"
+        path.write_text(
+            f"site:\n  title: {title}\nserver:\n  port: {port}\n"
+            f"database:\n  path: {tmp_path}/milesahead.db\npublish:\n  dir: {public}\n"
+        )
+        return str(path)
+
+    first = subprocess.Popen(
+        [sys.executable, app_py, "--config", config("First"), "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_until_up(f"http://127.0.0.1:{port}/healthz", timeout=60).status_code == 200
+        before = published(public)
+        assert b"<title>First</title>" in before["index.html"][1]
+        second = subprocess.run(
+            [sys.executable, app_py, "--config", config("Second"), "serve"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert second.returncode != 0
+        assert published(public) == before  # not one file written, replaced or removed
+        assert f"cannot listen on 127.0.0.1:{port}" in second.stderr and "Traceback" not in second.stderr
+        assert "First" in requests.get(f"http://127.0.0.1:{port}/", timeout=30).text
+    finally:
+        first.terminate()
+        first.wait(timeout=30)
+
+
+def published(directory):
+    """Each file under directory: (inode, bytes). A rewrite (temp file + rename) gets a new inode."""
+    found = {}
+    for folder, _dirs, names in os.walk(directory):
+        for name in names:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as f:
+                found[os.path.relpath(path, directory)] = (os.stat(path).st_ino, f.read())
+    return found

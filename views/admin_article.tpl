@@ -53,7 +53,7 @@
   <div class="review-main">
     <section>
       <h2>Preview <small>exactly as readers will see it · <a href="/admin/articles/{{aid}}/preview" target="_blank" rel="noopener">open in a new tab</a></small></h2>
-      <iframe class="preview" src="/admin/articles/{{aid}}/preview" title="Reader preview of {{article['title']}}"></iframe>
+      <iframe class="preview" src="/admin/articles/{{aid}}/preview" sandbox title="Reader preview of {{article['title']}}"></iframe>
     </section>
 
     <section id="edit">
@@ -188,7 +188,7 @@
       <h2>Sources</h2>
       <ul class="plain">
         % for s in article['sources']:
-        <li><a href="{{s['url']}}" rel="nofollow noopener">{{s.get('title') or s['url']}}</a>{{' — ' + s['site'] if s.get('site') else ''}}</li>
+        <li>{{!outside_link(s.get('url'), s.get('title'))}}{{' — ' + s['site'] if s.get('site') else ''}}</li>
         % end
       </ul>
       % if not article['sources']:
@@ -209,13 +209,12 @@
     </section>
     <section class="panel">
       <h2>Image</h2>
-      % if article['image_url']:
-      <img src="{{article['image_thumb_url'] or article['image_url']}}" alt="{{article['image_alt']}}">
+      % chosen = image_src(article['image_thumb_url']) or image_src(article['image_url'])
+      % if chosen:
+      <img src="{{chosen}}" alt="{{article['image_alt']}}">
       % attr = article['image_attribution']
-      <p class="meta">{{attr.get('author') or 'Unknown author'}}{{' / ' + attr['source'] if attr.get('source') else ''}}{{' · ' + attr['license'] if attr.get('license') else ''}}
-        % if attr.get('link'):
-        · <a href="{{attr['link']}}" rel="nofollow noopener">original</a>
-        % end
+      <p class="meta">
+        % include('image_credit', attr=attr)
       </p>
       % else:
       <p class="meta">No image (none scored above the floor, or no search ran).</p>
@@ -225,10 +224,10 @@
       <ul class="candidates">
         % for c in article['image_candidates']:
         % c = c if isinstance(c, dict) else {'url': str(c)}
-        % thumb = c.get('thumb_url') or c.get('thumbnail') or c.get('url') or ''
+        % thumb = image_src(c.get('thumb_url')) or image_src(c.get('thumbnail')) or image_src(c.get('url')) or ''
         % scores = [(k, v) for k, v in c.items() if 'score' in k and v is not None]
         <li class="{{'chosen' if thumb and thumb in (article['image_url'], article['image_thumb_url']) or c.get('chosen') else ''}}">
-          % if thumb.startswith(('http://', 'https://', '/')):
+          % if thumb:
           <img src="{{thumb}}" alt="Candidate image{{': ' + c['title'] if c.get('title') else ''}}" loading="lazy">
           % end
           <span>{{c.get('source', '')}} {{c.get('title', '')}}</span>
@@ -242,7 +241,7 @@
       <h2>Links</h2>
       <ul class="plain">
         % for link in article['links']:
-        <li><a href="{{link['url']}}" rel="nofollow noopener">{{link.get('title') or link['url']}}</a></li>
+        <li>{{!outside_link(link.get('url'), link.get('title'))}}</li>
         % end
       </ul>
     </section>

@@ -7,6 +7,7 @@
       <ul>
         <li><a href="/admin">Queues</a></li>
         <li><a href="/admin/runs">Pipeline runs</a></li>
+        <li><a href="/admin/cards">Card facts</a></li>
       </ul>
     </nav>
     <form method="post" action="/admin/logout" class="inline">

@@ -1,6 +1,6 @@
 % if runs:
 <table class="admin-table">
-  <thead><tr><th>Run</th><th>Trigger</th><th>Status</th><th>Started</th><th>Finished</th><th>Counts</th><th>Errors</th></tr></thead>
+  <thead><tr><th>Run</th><th>Trigger</th><th>Status</th><th>Started</th><th>Finished</th><th>Counts</th><th>Errors</th><th>Failed calls</th></tr></thead>
   <tbody>
   % for run in runs:
   <tr>
@@ -18,6 +18,24 @@
           <li>{{error}}</li>
         % end
         </ul>
+      </details>
+      % else:
+      0
+      % end
+    </td>
+    <td>
+      % failures = run.get('failures') or []
+      % if failures:
+      <details class="failures"><summary>{{len(failures)}}</summary>
+        <table class="admin-table">
+          <thead><tr><th>Source or model</th><th>Story</th><th>Reason</th></tr></thead>
+          <tbody>
+          % for f in failures:
+          % kind = next((k for k in ('source', 'model', 'feed') if k in f), 'call')
+          <tr><td>{{kind}} {{f.get(kind, '')}}</td><td>{{f.get('story') or '—'}}</td><td>{{f.get('reason', '')}}</td></tr>
+          % end
+          </tbody>
+        </table>
       </details>
       % else:
       0

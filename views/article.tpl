@@ -13,15 +13,14 @@
   </header>
   <div class="article-columns">
     <div class="article-body">
-      % if article['image_url']:
+      % hero = image_src(article['image_url'])
+      % if hero:
       <figure class="hero">
-        <img src="{{article['image_url']}}" alt="{{article['image_alt'] or article['title']}}">
+        <img src="{{hero}}" alt="{{article['image_alt'] or article['title']}}">
         % attr = article['image_attribution']
         % if attr:
-        <figcaption>Image: {{attr.get('author') or 'Unknown author'}}{{' / ' + attr['source'] if attr.get('source') else ''}}{{' · ' + attr['license'] if attr.get('license') else ''}}
-          % if attr.get('link'):
-          · <a href="{{attr['link']}}" rel="nofollow noopener">original</a>
-          % end
+        <figcaption>
+          % include('image_credit', attr=attr)
         </figcaption>
         % end
       </figure>
@@ -60,7 +59,7 @@
         <h2>Links</h2>
         <ul class="plain">
           % for link in article['links']:
-          <li><a href="{{link['url']}}" rel="nofollow noopener">{{link.get('title') or link['url']}}</a></li>
+          <li>{{!outside_link(link.get('url'), link.get('title'))}}</li>
           % end
         </ul>
       </section>
@@ -70,16 +69,18 @@
         <h2>Sources</h2>
         <ul class="plain">
           % for source in article['sources']:
-          <li><a href="{{source['url']}}" rel="nofollow noopener">{{source.get('title') or source['url']}}</a>{{' — ' + source['site'] if source.get('site') else ''}}</li>
+          <li>{{!outside_link(source.get('url'), source.get('title'))}}{{' — ' + source['site'] if source.get('site') else ''}}</li>
           % end
         </ul>
       </section>
       % end
-      % if article['image_url'] and article['image_attribution']:
+      % if hero and article['image_attribution']:
       % attr = article['image_attribution']
       <section class="panel">
         <h2>Image credit</h2>
-        <p>{{attr.get('author') or 'Unknown author'}}{{', ' + attr['source'] if attr.get('source') else ''}}{{' (' + attr['license'] + ')' if attr.get('license') else ''}}</p>
+        <p>
+          % include('image_credit', attr=attr)
+        </p>
       </section>
       % end
     </aside>

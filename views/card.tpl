@@ -3,11 +3,15 @@
   <header class="article-header">
     <p class="meta"><a href="/cards#{{card['category'].lower()}}">{{card['category']}}</a> · {{card['issuer']}}{{'' if card['network'] == card['issuer'] else ' · ' + card['network']}}</p>
     <h1>{{card['name']}}</h1>
-    <p class="fee-line">{{'No annual fee' if card['annual_fee_usd'] == 0 else '$' + str(card['annual_fee_usd']) + ' annual fee'}} · Facts checked <time datetime="{{card['facts_checked']}}">{{format_date(card['facts_checked'])}}</time></p>
+    % if card['sources']:
+    <p class="fee-line">{{fee_label(card)}} · Facts checked <time datetime="{{card['facts_checked']}}">{{format_date(card['facts_checked'])}}</time> against the sources listed below</p>
+    % else:
+    <p class="fee-line">{{fee_label(card)}} · Not yet re-checked against cited sources: confirm on the issuer's page</p>
+    % end
   </header>
   <section class="verdict" aria-labelledby="verdict-heading">
     <h2 id="verdict-heading">{{persona}}'s Verdict</h2>
-    <p>{{card['verdict']}}</p>
+    <p>{{!linked(card['verdict'])}}</p>
   </section>
   <div class="sections">
     % for key, label in sections:
@@ -15,9 +19,14 @@
       <h2 id="h-{{key}}">{{label}}</h2>
       <ul>
         % for point in card['sections'][key]:
-        <li>{{point}}</li>
+        <li>{{!linked(point)}}</li>
         % end
       </ul>
+      % if key == 'welcome_bonus':
+      <p class="offer-note">Offers change, and issuers show different offers to different people: see the current one on <a href="{{safe_url(card['official_url'])}}" rel="nofollow noopener">the issuer's page</a>.</p>
+      % elif key == 'annual_fee' and card['fee_tiers']:
+      <p class="fee-tiers">{{', '.join(f"{t['name']}: {'no annual fee' if t['usd'] == 0 else '$' + str(t['usd'])}" for t in card['fee_tiers'])}}</p>
+      % end
     </section>
     % end
     <section class="card-section" id="recent-changes" aria-labelledby="h-recent">
@@ -32,6 +41,25 @@
       <p>No published news about this card yet.</p>
       % end
     </section>
+    % if card['sources']:
+    <section class="card-section" id="sources" aria-labelledby="h-sources">
+      <h2 id="h-sources">Sources</h2>
+      <p>Every fact above was checked against these on <time datetime="{{card['facts_checked']}}">{{format_date(card['facts_checked'])}}</time>.</p>
+      <ul>
+        % for source in card['sources']:
+        % url = safe_url(source['url'])
+        <li>
+          % if url:
+          <a href="{{url}}" rel="nofollow noopener">{{source['title']}}</a>
+          % else:
+          {{source['title']}}
+          % end
+          — {{source['publisher']}}{{', ' + format_date(source['published']) if source.get('published') else ''}} (read <time datetime="{{source['read']}}">{{format_date(source['read'])}}</time>)
+        </li>
+        % end
+      </ul>
+    </section>
+    % end
   </div>
-  <p class="official"><a href="{{card['official_url']}}" rel="nofollow noopener">Issuer's page for the {{card['name']}}</a> — check current terms there before applying.</p>
+  <p class="official">{{!outside_link(card['official_url'], "Issuer's page for the " + card['name'])}} — check current terms there before applying.</p>
 </article>

@@ -13,7 +13,7 @@
     % for card in cards:
     <li class="card-tile">
       <a href="/cards/{{card['slug']}}"><strong>{{card['name']}}</strong></a>
-      <span class="fee">{{'No annual fee' if card['annual_fee_usd'] == 0 else '$' + str(card['annual_fee_usd']) + ' annual fee'}}</span>
+      <span class="fee">{{fee_label(card)}}</span>
       <span class="issuer">{{card['issuer']}}</span>
     </li>
     % end

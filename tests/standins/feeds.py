@@ -1,11 +1,16 @@
 """News feeds: RSS 2.0 and Atom 1.0 documents with ETag / Last-Modified and 304s.
 
 `feeds[name] = {"kind": "rss"|"atom", "site": host, "items": [...]}` serves
-GET /<name>.xml; each item is {"title", "link", "summary", "published": datetime}.
+GET /<name>.xml; each item is {"title", "link", "summary", "published": datetime}, and
+may carry "link_xml": the link exactly as written into the document (character
+references such as `jav&#9;ascript:` that the XML parser, not the feed, turns into text).
 The ETag is a hash of the document, so it changes exactly when the content does;
 If-None-Match or If-Modified-Since that match get a bodiless 304. A feed may set
 "status" (an HTTP error to answer with), "delay" (seconds before answering) or
-"body" (raw bytes, e.g. an HTML page that is not a feed).
+"body" (raw bytes, e.g. an HTML page that is not a feed), "truncate" (send only
+that many bytes of the document, as a 200 with the whole document's ETag and a
+matching Content-Length: a proxy or origin that cut it short) or "drip" (send
+the document a few bytes a second).
 """
 
 import datetime
@@ -50,6 +55,18 @@ class FeedStandin(Standin):
         ):
             return handler.reply(304, b"", headers={"ETag": etag, "Last-Modified": last_modified})
         content_type = "application/rss+xml" if feed["kind"] == "rss" else "application/atom+xml"
+        if feed.get("drip"):
+            handler.send_response(200)
+            handler.send_header("Content-Type", content_type)
+            handler.send_header("Connection", "close")
+            handler.end_headers()
+            for start in range(0, len(body), 16):
+                handler.wfile.write(body[start : start + 16])
+                handler.wfile.flush()
+                time.sleep(feed["drip"])
+            handler.close_connection = True
+            return None
+        body = body[: feed["truncate"]] if feed.get("truncate") else body
         handler.reply(200, body, content_type, headers={"ETag": etag, "Last-Modified": last_modified})
 
     def not_modified_count(self):
@@ -60,8 +77,8 @@ def render(name, feed):
     site = feed["site"]
     if feed["kind"] == "rss":
         items = "".join(
-            f"<item><title>{escape(i['title'])}</title><link>{escape(i['link'])}</link>"
-            f"<guid>{escape(i['link'])}</guid><description>{escape(i['summary'])}</description>"
+            f"<item><title>{escape(i['title'])}</title><link>{link_xml(i)}</link>"
+            f"<guid>{link_xml(i)}</guid><description>{escape(i['summary'])}</description>"
             f"<pubDate>{email.utils.format_datetime(i['published'])}</pubDate></item>"
             for i in feed["items"]
         )
@@ -71,8 +88,8 @@ def render(name, feed):
             f"{items}</channel></rss>"
         )
     entries = "".join(
-        f'<entry><title>{escape(i["title"])}</title><link rel="alternate" href="{escape(i["link"])}"/>'
-        f"<id>{escape(i['link'])}</id><updated>{i['published'].isoformat()}</updated>"
+        f'<entry><title>{escape(i["title"])}</title><link rel="alternate" href="{link_xml(i)}"/>'
+        f"<id>{link_xml(i)}</id><updated>{i['published'].isoformat()}</updated>"
         f'<summary type="html">{escape(i["summary"])}</summary></entry>'
         for i in feed["items"]
     )
@@ -82,6 +99,10 @@ def render(name, feed):
         f"<title>{escape(name)}</title><id>https://{site}/</id><updated>{updated.isoformat()}</updated>"
         f'<link rel="alternate" href="https://{site}/"/>{entries}</feed>'
     )
+
+
+def link_xml(item):
+    return item.get("link_xml") or escape(item["link"], {'"': "&quot;"})
 
 
 def item(site, slug, title, summary, hours_ago=2):

@@ -18,13 +18,23 @@
              &prop=imageinfo&iiprop=url|mime|size|extmetadata&iiurlwidth&formatversion=2
              {"batchcomplete": true, "query": {"pages": [{"pageid", "ns": 6, "title": "File:...",
               "index", "imageinfo": [{"url", "descriptionurl", "thumburl", "mime",
-              "extmetadata": {"Artist": {"value"}, "LicenseShortName": {"value"},
-              "ImageDescription": {"value"}}}]}]}}
+              "extmetadata": {"ObjectName": {"value"}, "Artist": {"value"}, "LicenseShortName":
+              {"value"}, "LicenseUrl": {"value"}, "ImageDescription": {"value"}}}]}]}}
 
 Every server also serves its photos' files at /img/<id>.jpg. A photo is
 {"id", "title", "color"} plus optionally "kind": "html" (a web page, not an
-image) or "huge" (streams without a Content-Length, far past any cap).
-`delay` slows every search; `status` makes every search fail with that code.
+image), "huge" (streams without a Content-Length, far past any cap) or "drip"
+(64 bytes a second without a Content-Length, for as long as anyone listens), and
+"page" / "file": the URLs the API gives for the photo's page (its attribution
+link) and for the image itself, in place of the usual ones (a hostile API's links).
+
+Bad days, on demand: `delay` slows every search; `status` fails every search
+with that code (in the source's documented error shape: Pixabay's is plain
+text), `retry_after` adds that header to it; `faults` is a queue of statuses
+for the next searches only (then answers resume). Openverse refuses an
+anonymous page_size over 20 with a 401, as documented. Wikimedia's `api_error`
+= (code, info) answers every search with a 200 carrying {"error": {"code",
+"info"}} and the MediaWiki-API-Error header, as MediaWiki reports errors.
 """
 
 import io
@@ -53,10 +63,15 @@ class ImageAPIStandin(Standin):
         self.key = key
         self.delay = delay
         self.status = None
+        self.retry_after = None
+        self.faults = []
         self.searches = []
 
     def img(self, photo):
-        return f"{self.url}/img/{photo['id']}.jpg"
+        return photo.get("file") or f"{self.url}/img/{photo['id']}.jpg"
+
+    def page(self, photo, usual):
+        return photo.get("page", usual)
 
     def handle(self, handler, request):
         if request["path"].startswith("/img/"):
@@ -64,10 +79,16 @@ class ImageAPIStandin(Standin):
         if request["path"].startswith("/download/"):
             return handler.reply(200, {"url": "tracked"})
         time.sleep(self.delay)
-        if self.status:
-            return handler.reply(self.status, {"errors": ["stand-in failure"]})
+        with self.lock:
+            status = self.faults.pop(0) if self.faults else self.status
+        if status:
+            headers = {"Retry-After": self.retry_after} if self.retry_after else {}
+            return self.fail(handler, status, headers)
         self.searches.append(request)
         self.respond(handler, request)
+
+    def fail(self, handler, status, headers):
+        handler.reply(status, {"errors": [f"stand-in failure {status}"]}, headers=headers)
 
     def serve_file(self, handler, photo_id):
         photo = next((p for p in self.photos if str(p["id"]) == photo_id), None)
@@ -76,6 +97,18 @@ class ImageAPIStandin(Standin):
         kind = photo.get("kind", "jpeg")
         if kind == "html":
             return handler.reply(200, "<!doctype html><title>Photo page</title>", "text/html; charset=utf-8")
+        if kind == "drip":
+            handler.send_response(200)
+            handler.send_header("Content-Type", "image/jpeg")
+            handler.send_header("Connection", "close")
+            handler.end_headers()
+            data = jpeg(photo["color"])
+            for start in range(0, 10_000_000, 64):  # about 64 bytes a second, until the client hangs up
+                handler.wfile.write(data[start : start + 64] or b"\0" * 64)
+                handler.wfile.flush()
+                time.sleep(1)
+            handler.close_connection = True
+            return None
         if kind == "huge":
             handler.send_response(200)
             handler.send_header("Content-Type", "image/jpeg")
@@ -115,7 +148,7 @@ class Unsplash(ImageAPIStandin):
                 "urls": {k: self.img(p) for k in ("raw", "full", "regular", "small", "thumb")},
                 "links": {
                     "self": f"{self.url}/photos/{p['id']}",
-                    "html": f"https://unsplash.example/photos/{p['id']}",
+                    "html": self.page(p, f"https://unsplash.example/photos/{p['id']}"),
                     "download": self.img(p),
                     "download_location": f"{self.url}/download/{p['id']}",
                 },
@@ -144,7 +177,7 @@ class Pexels(ImageAPIStandin):
                 "id": p["id"],
                 "width": 640,
                 "height": 427,
-                "url": f"https://pexels.example/photo/{p['id']}/",
+                "url": self.page(p, f"https://pexels.example/photo/{p['id']}/"),
                 "photographer": p.get("author", "Ben Shooter"),
                 "photographer_url": "https://pexels.example/@ben",
                 "avg_color": "#777777",
@@ -159,6 +192,9 @@ class Pexels(ImageAPIStandin):
 class Pixabay(ImageAPIStandin):
     name = "pixabay"
 
+    def fail(self, handler, status, headers):
+        handler.reply(status, f"[ERROR {status}] stand-in failure", "text/plain", headers=headers)
+
     def respond(self, handler, request):
         if request["path"] != "/api/":
             return handler.reply(404, "Not found", "text/plain")
@@ -170,7 +206,7 @@ class Pixabay(ImageAPIStandin):
         hits = [
             {
                 "id": p["id"],
-                "pageURL": f"https://pixabay.example/photos/{p['id']}/",
+                "pageURL": self.page(p, f"https://pixabay.example/photos/{p['id']}/"),
                 "type": "photo",
                 "tags": p.get("tags", p["title"].lower().replace(" ", ", ")),
                 "previewURL": self.img(p),
@@ -192,12 +228,14 @@ class Openverse(ImageAPIStandin):
         if request["path"] != "/v1/images/":
             return handler.reply(404, {"detail": "Not found."})
         page_size = limit(request, "page_size", 20)
+        if page_size > 20 and "authorization" not in request["headers"]:
+            return handler.reply(401, {"detail": "Authentication credentials were not provided."})
         results = [
             {
                 "id": f"ov-{p['id']}",
                 "title": p["title"],
                 "indexed_on": "2025-01-01T00:00:00Z",
-                "foreign_landing_url": f"https://www.flickr.example/photos/{p['id']}",
+                "foreign_landing_url": self.page(p, f"https://www.flickr.example/photos/{p['id']}"),
                 "url": self.img(p),
                 "creator": p.get("author", "Dee Flickr"),
                 "creator_url": "https://www.flickr.example/people/dee",
@@ -222,9 +260,14 @@ class Openverse(ImageAPIStandin):
 class Wikimedia(ImageAPIStandin):
     name = "wikimedia"
     key_required = False
+    api_error = None
 
     def respond(self, handler, request):
         q = request["query"]
+        if self.api_error:
+            code, info = self.api_error
+            body = {"error": {"code": code, "info": info, "*": "See https://commons.wikimedia.org/w/api.php."}}
+            return handler.reply(200, body, headers={"MediaWiki-API-Error": code})
         if request["path"] != "/w/api.php":
             return handler.reply(404, "Not found", "text/plain")
         if q.get("action") != "query" or q.get("generator") != "search" or q.get("gsrnamespace") != "6":
@@ -240,13 +283,15 @@ class Wikimedia(ImageAPIStandin):
                 "imageinfo": [
                     {
                         "url": self.img(p),
-                        "descriptionurl": f"https://commons.wikimedia.example/wiki/File:{p['id']}.jpg",
+                        "descriptionurl": self.page(p, f"https://commons.wikimedia.example/wiki/File:{p['id']}.jpg"),
                         "thumburl": self.img(p),
                         "thumbwidth": 1024,
                         "mime": p.get("mime", "image/jpeg"),
                         "extmetadata": {
+                            "ObjectName": {"value": p["title"]},
                             "Artist": {"value": '<a href="//commons.example/wiki/User:Eve">Eve Commons</a>'},
                             "LicenseShortName": {"value": "CC BY-SA 4.0"},
+                            "LicenseUrl": {"value": "https://creativecommons.org/licenses/by-sa/4.0"},
                             "ImageDescription": {"value": f"<p>{p['title']}</p>"},
                         },
                     }

@@ -1,4 +1,10 @@
-"""Everything the pipeline talks to (model, five image APIs, three news sites), wired into a config."""
+"""Everything the pipeline talks to (model, five image APIs, three news sites), wired into a config.
+
+The database gets one card whose issuer page is on issuer.example, the domain the
+stand-in model links to: articles may link to card issuers' own sites.
+"""
+
+import store
 
 from . import use_llm
 from .feeds import FeedStandin
@@ -20,7 +26,20 @@ class World:
         use_llm(self.config, self.model)
         self.images.configure(self.config)
         self.config["pipeline"]["feeds"] = self.feeds.config_feeds()
+        self.seed_issuer_card()
         return self
+
+    def seed_issuer_card(self):
+        from test_migrations import sample_card
+
+        conn = store.connect(self.config["database"]["path"])
+        try:
+            store.migrate(conn)
+            card = sample_card(slug="issuer-card", name="Issuer Card", official_url="https://issuer.example/card")
+            card["sources"][0]["url"] = card["official_url"]
+            store.seed_cards(conn, [card])
+        finally:
+            conn.close()
 
     def __exit__(self, *exc):
         self.model.released.set()
