@@ -264,7 +264,8 @@ def cmd_deploy(args):
     status, summary = run_deploy(args, "deploy.py", *data)
     if status or summary is None:
         return status
-    rids = {re.search(r"(?:deployed|release) ([0-9a-f]{12})", text).group(1) for _host, text in summary.said}
+    found = (re.match(r"(?:deployed|release) ([0-9a-f]{12})", text) for _host, text in summary.said)
+    rids = {m.group(1) for m in found if m}
     return public_check(args, args.settings, expect_release=rids.pop()) if len(rids) == 1 else status
 
 
