@@ -104,8 +104,9 @@ class TestVM:
     host = "127.0.0.1"
     user = "ubuntu"
 
-    # Boot takes 25-80 s; far more when the 2-core host also runs other VMs and tests.
-    def __init__(self, memory_mb=2048, cpus=2, boot_timeout=300):
+    # Boot takes 25-80 s; far more when the 2-core host also runs other VMs and tests
+    # (over 5 minutes seen at load 24, the first boot's apt-daily competing with sshd).
+    def __init__(self, memory_mb=2048, cpus=2, boot_timeout=600):
         self.memory_mb = memory_mb
         self.cpus = cpus
         self.boot_timeout = boot_timeout
