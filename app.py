@@ -470,8 +470,7 @@ def with_safe_urls(article):
     data["image_url"] = urls.safe_url(article["image_url"]) or ""
     data["image_thumb_url"] = urls.safe_image_src(article["image_thumb_url"]) or ""
     credit = article["image_attribution"]
-    if credit.get("link"):
-        data["image_attribution"] = dict(credit, link=urls.safe_url(credit["link"]) or "")
+    data["image_attribution"] = {k: (urls.safe_url(v) or "") if k in CREDIT_URLS else v for k, v in credit.items()}
     data["image_candidates"] = [
         {k: (urls.safe_url(v) or "") if k in CANDIDATE_URLS else v for k, v in c.items()}
         for c in article["image_candidates"]
@@ -481,6 +480,7 @@ def with_safe_urls(article):
 
 
 CANDIDATE_URLS = ("url", "thumbnail", "thumb_url", "page")
+CREDIT_URLS = ("link", "author_url", "license_url")  # TASL: the work's, the author's and the licence's pages
 
 
 def public_card(card):
@@ -542,10 +542,30 @@ def api_card(slug):
 
 
 def healthz():
-    """The deploy gate: 200 only when the database answers at the expected schema
-    and the reader pages have been published by this release."""
+    """The deploy gate: 200 only when the database answers at the expected schema and the
+    reader pages have been published by this release.
+
+    The reasons name internal paths and errors, so they are for this host alone (the
+    deploy's health gate asks on loopback): through Caddy, or from any other address,
+    the answer says only ok or not.
+    """
     report = health(request.app)
-    return json_response(report, 200 if report["status"] == "ok" else 503)
+    status = 200 if report["status"] == "ok" else 503
+    if not asked_on_this_host():
+        report = {"status": report["status"]}
+    return json_response(report, status)
+
+
+PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
+
+
+def asked_on_this_host():
+    """A request from loopback that no proxy passed on (Caddy always adds X-Forwarded-For,
+    and behind it waitress may put the reader's address in REMOTE_ADDR). A request with
+    no address at all never came over the network: it is the app calling itself."""
+    environ = request.environ
+    address = environ.get("REMOTE_ADDR")
+    return address in (None, "127.0.0.1", "::1") and not any(h in environ for h in PROXY_HEADERS)
 
 
 def health(app):
@@ -664,7 +684,24 @@ def serve(config, host=None, port=None):
     print(f"milesahead {app.config['milesahead.release']} on http://{host}:{port}/", flush=True)
     pipeline.start_scheduler(config)  # the in-process schedule; off unless pipeline.schedule_minutes
     start_publishing(app)
+    stop_runs_on_sigterm(config)
     server.run()
+
+
+def stop_runs_on_sigterm(config):
+    """systemd's stop (or a deploy's restart) ends a pipeline run in flight as `interrupted`.
+
+    The handler lets the run record itself (a few seconds at most), then dies of SIGTERM as
+    before, so systemd sees the same clean stop.
+    """
+    import signal
+
+    def stop(signum, frame):
+        pipeline.stop_runs(config)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def listen(app, config, host, port):

@@ -102,7 +102,7 @@ def _start_at_zero():
             IMAGE_SEARCHES.labels(source=source, outcome=outcome)
     for outcome in ("kept", "dropped", "unscored", "error"):
         IMAGE_SCORING.labels(phase="text", outcome=outcome)
-    for outcome in ("above_floor", "below_floor", "bad_image", "error"):
+    for outcome in ("above_floor", "below_floor", "bad_image", "error", "timeout"):
         IMAGE_SCORING.labels(phase="vision", outcome=outcome)
     for outcome in ("ok", "partial", "failed", "interrupted"):
         PIPELINE_RUNS.labels(outcome=outcome)
@@ -124,6 +124,7 @@ RUN_METRICS = (
     CALL_FAILURES,
 )
 SAMPLE_SUFFIXES = ("_total", "_bucket", "_count", "_sum")
+RUN_NAMES = {family.name for metric in RUN_METRICS for family in metric.collect()}
 
 # backup.sh's kinds (the directories under backup.dir), and pre-restore from `infra restore`.
 BACKUP_KINDS = ("daily", "weekly", "pre-deploy", "manual", "pre-restore")
@@ -269,8 +270,7 @@ def exposition(totals=None, state=None, config=None, healthy=None):
     `totals` from store.metric_totals(), `state` from store.observed_state(); without
     them (the database is unusable) the run metrics and the data gauges are left out.
     """
-    run_names = {family.name for metric in RUN_METRICS for family in metric.collect()}
-    families = [family for family in REGISTRY.collect() if family.name not in run_names]
+    families = [family for family in REGISTRY.collect() if family.name not in RUN_NAMES]
     if healthy is not None:
         help_text = "1 when /healthz would answer 200 (the deploy gate's checks), else 0."
         families.append(_gauge("milesahead_healthy", help_text, 1 if healthy and totals is not None else 0))

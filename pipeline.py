@@ -169,13 +169,7 @@ class Run:
     def start(cls, conn, trigger):
         before = metrics.run_samples()
         with store.transaction(conn):
-            stale = conn.execute("SELECT id, errors FROM pipeline_runs WHERE status = 'running'").fetchall()
-            for row in stale:
-                errors = json.loads(row["errors"]) + ["the process running this run stopped before it finished"]
-                conn.execute(
-                    "UPDATE pipeline_runs SET status = 'interrupted', finished_at = ?, errors = ? WHERE id = ?",
-                    (store.now(), json.dumps(errors), row["id"]),
-                )
+            stale = mark_interrupted(conn, "the process running this run stopped before it finished")
             run_id = conn.execute(
                 "INSERT INTO pipeline_runs (trigger, started_at) VALUES (?, ?)", (trigger, store.now())
             ).lastrowid
@@ -390,6 +384,8 @@ def model_role(error):
 
 def write_stories(conn, config, client, run):
     for cluster_id in stories_to_write(conn, config["pipeline"]["max_stories_per_run"]):
+        if outside.STOP.is_set():  # the process is stopping: leave the rest for the next run
+            break
         try:
             write_story(conn, config, client, run, cluster_id)
         except llm.LLMError as e:
@@ -416,9 +412,12 @@ def revise_requested(conn, config, client, run):
     persona = config["site"]["persona_name"]
     rows = conn.execute("SELECT id FROM articles WHERE status = 'revision_requested' ORDER BY updated_at").fetchall()
     for row in rows:
+        if outside.STOP.is_set():
+            break
         article = store.get_article(conn, row["id"])
+        bounded = client.until(outside.deadline_in(float(config["pipeline"]["story_budget_seconds"])))
         try:
-            revised = writer.revise_for_editor(client, persona, article, article["feedback"])
+            revised = writer.revise_for_editor(bounded, persona, article, article["feedback"])
             for url in revised["refused_links"]:
                 run.error(
                     f"revision of article {article['id']}: the model's link {url!r} dropped (only http(s) is kept)"
@@ -426,7 +425,7 @@ def revise_requested(conn, config, client, run):
             for url in writer.keep_links(revised, allowed_sites(conn, article["sources"])):
                 run.count("links_dropped")
                 run.error(f"revision of article {article['id']}: link {url[:100]!r} dropped (not a source's site)")
-            verdict = writer.critique_revision(client, {**article, **revised})
+            verdict = writer.critique_revision(bounded, {**article, **revised})
             fields = {
                 "title": revised["title"],
                 "tldr": revised["tldr"] or article["tldr"],
@@ -527,7 +526,11 @@ def execute(config, trigger, write, lock=None):
             elapsed = time.perf_counter() - started
             run_record.stages["total"] = round(elapsed, 3)
             metrics.PIPELINE_DURATION.labels(stage="total").observe(elapsed)
-            run_record.finish()
+            if outside.STOP.is_set():  # stop_runs: the web process is stopping under this run
+                run_record.error("stopped by a signal: the process is shutting down")
+                run_record.finish("interrupted")
+            else:
+                run_record.finish()
         return run_record.id
     finally:
         conn.close()
@@ -558,6 +561,39 @@ def trigger_run(config, trigger="admin"):
 
     threading.Thread(target=background, name=f"pipeline-{trigger}", daemon=True).start()
     return True, "Pipeline run started; it appears in the list of runs and finishes in a few minutes."
+
+
+def stop_runs(config, timeout=3):
+    """This process is stopping (the web app's SIGTERM): its run in flight ends `interrupted`.
+
+    STOP makes the run give up its outside calls at their next read and record itself; a
+    call still waiting on a silent server after `timeout` seconds is not waited for: the
+    row is marked here (the lock says the run is ours), and the process dies with it.
+    """
+    outside.STOP.set()
+    lock = RunLock(lock_path(config))
+    deadline = time.monotonic() + timeout
+    while lock.holder() == os.getpid() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if lock.holder() == os.getpid():
+        conn = store.connect(config["database"]["path"])
+        try:
+            with store.transaction(conn):
+                stopped = mark_interrupted(conn, "stopped by a signal: the process is shutting down")
+        finally:
+            conn.close()
+        metrics.PIPELINE_RUNS.labels(outcome="interrupted").inc(len(stopped))
+
+
+def mark_interrupted(conn, reason):
+    """Mark every `running` row interrupted with `reason` (the caller holds the run lock). Returns them."""
+    rows = conn.execute("SELECT id, errors FROM pipeline_runs WHERE status = 'running'").fetchall()
+    for row in rows:
+        conn.execute(
+            "UPDATE pipeline_runs SET status = 'interrupted', finished_at = ?, errors = ? WHERE id = ?",
+            (store.now(), json.dumps([*json.loads(row["errors"]), reason]), row["id"]),
+        )
+    return rows
 
 
 class Scheduler:

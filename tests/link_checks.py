@@ -30,6 +30,8 @@ URL_ATTRIBUTES = {
     "longdesc",
     "xlink:href",
 }
+# JSON keys that hold a URL in the APIs' answers.
+URL_KEYS = {"url", "link", "image_url", "official_url", "page", "thumbnail", "author_url", "license_url"}
 SCHEME = re.compile(r"([a-z][a-z0-9+.-]*):")
 SCRIPTY = ("javascript:", "vbscript:", "data:", "file:")
 INLINE_JPEG = re.compile(r"data:image/jpeg;base64,[a-z0-9+/]+=*")
@@ -78,7 +80,7 @@ def unsafe_urls_in_json(data, where="$"):
         read = as_a_browser_reads(data)
         if read.startswith(SCRIPTY) and not INLINE_JPEG.fullmatch(read):
             found.append((where, data))
-        elif where.rsplit(".", 1)[-1] in ("url", "link", "image_url", "official_url", "page", "thumbnail"):
+        elif where.rsplit(".", 1)[-1] in URL_KEYS:
             if data and scheme_of(data) not in ("http", "https"):
                 found.append((where, data))
     return found

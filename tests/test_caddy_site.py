@@ -354,6 +354,17 @@ def test_security_headers_on_every_answer_and_the_apps_own_win(site):
     assert "Server" not in get(site.caddy + "/no-such-page").headers  # not the app's name and version
 
 
+def test_health_details_stay_on_loopback(site, app):
+    """Through Caddy /healthz says only ok or not; the reason, with its paths, is the gate's."""
+    app.config["milesahead.startup_publish"] = "[Errno 20] Not a directory: '/etc/passwd/public'"
+    reply, direct = get(site.caddy + "/healthz"), get(site.app + "/healthz")
+    assert reply.status_code == direct.status_code == 503
+    assert "/etc/passwd" in direct.json()["reason"]
+    assert reply.json() == {"status": "error"}
+    app.config["milesahead.startup_publish"] = "ok"
+    assert get(site.caddy + "/healthz").json() == {"status": "ok"}
+
+
 def test_metrics_are_not_exposed(site):
     assert get(site.app + "/metrics").status_code == 200
     reply = get(site.caddy + "/metrics")

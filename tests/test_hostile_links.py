@@ -140,7 +140,15 @@ def stored_before_the_policy(conn):
         image_url=HOSTILE[1],
         image_thumb_url=HOSTILE[3],
         image_alt="A hostile image",
-        image_attribution={"author": "Mallory", "source": "Unsplash", "license": "x", "link": HOSTILE[0]},
+        image_attribution={
+            "title": "A hostile photo",
+            "author": "Mallory",
+            "author_url": HOSTILE[2],
+            "source": "Unsplash",
+            "license": "x",
+            "license_url": HOSTILE[4],
+            "link": HOSTILE[0],
+        },
         image_candidates=[{"source": "pexels", "url": u, "thumbnail": u, "page": u} for u in HOSTILE],
     )
 

@@ -78,3 +78,15 @@ def test_the_command_line_exits_with_the_partial_status(config, bad_day, conn, t
     assert "run 1: partial" in result.stdout
     assert "failed call: source wikimedia, story 1" in result.stdout
     assert store.list_runs(conn)[0]["status"] == "partial"
+
+
+def test_a_story_that_overruns_its_budget_fails_recorded_and_the_run_goes_on(config, world, conn):
+    config["pipeline"]["story_budget_seconds"] = 1
+    config["llm"]["timeout_seconds"] = 30
+    world.model.slow_seconds = 3
+    world.model.faults = ["slow"]  # the first story's first model call takes longer than its whole budget
+    run = run_row(conn, pipeline.run(config))
+    assert run["status"] == "partial"
+    assert run["counts"]["stories_failed"] == 1 and run["counts"]["drafts_written"] == 1
+    failed = [f for f in run["failures"] if f.get("model") == "generator"]
+    assert failed and "budget" in failed[0]["reason"]

@@ -20,7 +20,8 @@ def test_trigger_run_starts_a_background_run_and_refuses_a_second(config, world,
     row = conn.execute("SELECT trigger, status FROM pipeline_runs").fetchone()
     assert tuple(row) == ("admin", "ok")
     assert conn.execute("SELECT COUNT(*) FROM articles WHERE status = 'draft'").fetchone()[0] == 2
-    assert pipeline.RunLock(pipeline.lock_path(config)).holder() is None  # released when done
+    # released when done: just after the row is saved, on the run's own thread
+    wait_for(lambda: pipeline.RunLock(pipeline.lock_path(config)).holder() is None, what="the lock released")
 
 
 def test_schedule_is_off_by_default(config):

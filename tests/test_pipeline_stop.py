@@ -1,10 +1,14 @@
 """SIGTERM and SIGINT end a run within seconds, marked `interrupted`, even mid-download or mid-reply."""
 
+import os
 import signal
+import subprocess
+import sys
 
 import pytest
-from conftest import wait_for
-from test_pipeline_lock import start_cli_run
+import requests
+from conftest import free_port, wait_for, wait_until_up
+from test_pipeline_lock import ROOT, start_cli_run
 
 import pipeline
 
@@ -50,3 +54,28 @@ def test_sigterm_ends_a_run_waiting_on_a_vision_reply_in_a_worker_thread(config,
     assert stop_and_wait(process, signal.SIGTERM) == 143
     assert run_status(conn)["status"] == "interrupted"
     assert conn.execute("SELECT COUNT(*) FROM articles").fetchone()[0] == 0  # nothing half-written
+
+
+def test_stopping_the_web_app_ends_its_run_as_interrupted(config, world, conn, tmp_path):
+    """systemd's stop of milesahead.service while a desk-started run waits on the model."""
+    world.model.hold_from = 1  # the run's first model call never answers
+    config["llm"].update(timeout_seconds=600)
+    config["admin"]["api_token"] = "t0ken-" + "b" * 40
+    port = free_port()
+    command = [sys.executable, os.path.join(ROOT, "app.py"), "--config", str(world.config_file(tmp_path / "c.yaml"))]
+    with open(tmp_path / "serve.log", "w") as log:
+        server = subprocess.Popen([*command, "serve", "--port", str(port)], cwd=tmp_path, stdout=log, stderr=log)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until_up(base + "/healthz", timeout=60)
+        started = requests.post(
+            base + "/api/admin/runs", json={}, headers={"Authorization": f"Bearer {config['admin']['api_token']}"}
+        )
+        assert started.status_code == 202, started.text
+        wait_for(lambda: len(world.model.tasks) >= 1, timeout=60, what="the run's first model call")
+        assert stop_and_wait(server, signal.SIGTERM) == -signal.SIGTERM  # still a plain SIGTERM death
+    finally:
+        if server.poll() is None:
+            server.kill()
+    row = run_status(conn)
+    assert row["status"] == "interrupted" and "shutting down" in row["errors"]

@@ -23,7 +23,7 @@
         % end
       </ul>
       % if key == 'welcome_bonus':
-      <p class="offer-note">Offers change, and issuers show different offers to different people: see the current one on <a href="{{safe_url(card['official_url'])}}" rel="nofollow noopener">the issuer's page</a>.</p>
+      <p class="offer-note">Offers change, and issuers show different offers to different people: see the current one on {{!outside_link(card['official_url'], "the issuer's page")}}.</p>
       % elif key == 'annual_fee' and card['fee_tiers']:
       <p class="fee-tiers">{{', '.join(f"{t['name']}: {'no annual fee' if t['usd'] == 0 else '$' + str(t['usd'])}" for t in card['fee_tiers'])}}</p>
       % end
