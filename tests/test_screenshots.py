@@ -13,6 +13,7 @@ import http.server
 import os
 import re
 import threading
+import time
 
 import pytest
 from conftest import ROOT, free_port, wait_until_up
@@ -335,7 +336,12 @@ class Visit:
     def settle(self):
         """Bring lazy images into view and wait until every image has loaded (or failed)."""
         self.page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
-        self.page.wait_for_function("Array.from(document.images).every(img => img.complete)", timeout=5000)
+        # Polled from here, not with wait_for_function: its in-page polling evals the
+        # predicate, which the site's CSP (script-src 'none') refuses while images still load.
+        deadline = time.monotonic() + 30
+        while not self.page.evaluate("Array.from(document.images).every(img => img.complete)"):
+            assert time.monotonic() < deadline, f"images still loading after 30 s: {self.page.url}"
+            self.page.wait_for_timeout(100)
         self.page.evaluate("window.scrollTo(0, 0)")
 
     def close(self):
