@@ -6,6 +6,7 @@ holder's pid; here a child process holds such a lock on a temporary file standin
 """
 
 import contextlib
+import re
 import subprocess
 import sys
 
@@ -67,7 +68,7 @@ def test_the_wait_ends_when_the_holder_lets_go(lock_file):
             holder.wait()
             rest, err = wait.communicate(timeout=120)
     assert wait.returncode == 0, err
-    assert first.startswith("waiting (0 s):") and f"(pid {holder.pid})" in first
+    assert re.match(r"waiting \(\d+ s\): ", first) and f"(pid {holder.pid})" in first  # a busy machine: 1 s, say
     assert rest.splitlines()[-1].startswith("apt is free after")
 
 
