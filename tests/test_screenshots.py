@@ -13,6 +13,7 @@ import http.server
 import os
 import re
 import threading
+import time
 
 import pytest
 from conftest import ROOT, free_port, wait_until_up
@@ -335,7 +336,12 @@ class Visit:
     def settle(self):
         """Bring lazy images into view and wait until every image has loaded (or failed)."""
         self.page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
-        self.page.wait_for_function("Array.from(document.images).every(img => img.complete)", timeout=5000)
+        # Polled from here: wait_for_function compiles its predicate in the page, which the
+        # reader pages' CSP (script-src 'none') refuses whenever it has to poll.
+        deadline = time.monotonic() + 10
+        while not self.page.evaluate("Array.from(document.images).every(img => img.complete)"):
+            assert time.monotonic() < deadline, f"{self.page.url}: images still loading after 10 s"
+            time.sleep(0.05)
         self.page.evaluate("window.scrollTo(0, 0)")
 
     def close(self):
