@@ -225,10 +225,14 @@ def scrape_families(state, config):
     yield family
 
     check = replica_check(config["database"]["path"])
+    if not check:
+        # Replication off (or never checked): no series, so MilesaheadReplicaBehind stays
+        # quiet on a host that has no replica instead of reading 0 as "decades behind".
+        return
     yield _gauge(
         "milesahead_replica_last_success_timestamp_seconds",
         "When the nightly check last restored the Litestream replica and found it whole and"
-        " current (bin/replica.py verify, Unix time); 0 when it never has.",
+        " current (bin/replica.py verify, Unix time); 0 when none has passed; absent while no check has run.",
         check.get("last_ok_at") or 0,
     )
     yield _gauge(
