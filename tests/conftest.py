@@ -19,6 +19,16 @@ import store  # noqa: E402
 
 
 @pytest.fixture
+def servers(config):
+    """The five image APIs' stand-ins on loopback, with the config pointed at them."""
+    from standins.images import ImageServers
+
+    with ImageServers() as s:
+        s.configure(config)
+        yield s
+
+
+@pytest.fixture
 def config(tmp_path):
     """Defaults, pointed at a fresh database file in a temp dir."""
     cfg = configuration.load_config(str(write_config(tmp_path, "")))

@@ -1,17 +1,8 @@
 """Image credits that satisfy the licences: Title, Author, Source and License, linked, for every source."""
 
-import pytest
 from conftest import publish
-from standins.images import ImageServers
 
 import images
-
-
-@pytest.fixture
-def servers(config):
-    with ImageServers() as s:
-        s.configure(config)
-        yield s
 
 
 def first_by_source(config):

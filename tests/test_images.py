@@ -21,13 +21,6 @@ ARTICLE = {
 
 
 @pytest.fixture
-def servers(config):
-    with ImageServers() as s:
-        s.configure(config)
-        yield s
-
-
-@pytest.fixture
 def model(config):
     with OpenAIStandin() as standin:
         use_llm(config, standin)
