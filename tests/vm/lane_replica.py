@@ -1,58 +1,34 @@
 """Losing the host: Litestream's replica brings the site back on a fresh VM.
 
-One host is set up with replication to a real S3-compatible server on the host's
-loopback (rclone, reached from the guest as 10.0.2.2), gets a release, and the
-editor publishes articles through the desk. Once `status` says the replica has
-caught up (the cut-off), that VM is killed. A second, fresh VM gets `setup` and
-`restore --from-replica`, and must serve every article acknowledged before the
-cut-off; its nightly check (the backup script) proves the replica still restores.
+A real S3-compatible server runs on this machine's loopback (rclone, reached from the
+guests as 10.0.2.2). A first VM gets `setup` with the REPLICA_* variables and a
+release, and the editor approves articles at the desk. Once `status` says the replica
+has caught up (the cut-off) that VM is killed and its disk deleted. A second, fresh VM
+gets `setup` and `restore --from-replica` (which deploys a release onto the restored
+database) and must serve every article acknowledged before the cut-off; its nightly
+check (the backup script) then proves its own replica restores.
 
-Lean on purpose (two boots and setups): no Alloy, and Caddy in `shared` mode with
-no Caddy at all, so the desk is reached through an SSH tunnel to the app's port.
+The steps share the two guests and run top to bottom, as in test_toolkit_lane.py,
+whose Lane drives the toolkit here too. Lean on purpose: one boot and one setup per
+host, no Alloy, no reader load. The first boot's apt activity is let go at once
+(the toolkit lane is the one that meets it): setup still waits for what is left of it.
 """
 
-import http.cookiejar
 import json
-import os
 import re
-import secrets as pysecrets
 import shlex
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.parse
+import types
 import urllib.request
-from pathlib import Path
 
-import bcrypt
 import pytest
 from replica_support import S3Server
-from vm import TestVM, free_port
+from test_toolkit_lane import APP, DRAFT, SECRET_VALUES, Lane
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.vm
 
-APP = "/opt/milesahead"
-PASSWORD = "replica-lane-password"
-TOKEN = pysecrets.token_hex(6)
-SECRETS = {
-    "ADMIN_PASSWORD_HASH": bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode(),
-    "NVIDIA_API_KEY": f"nvapi-replicalane-{TOKEN}",
-}
-DATA = [
-    "alloy_enabled=false",
-    "caddy_mode=shared",
-    "caddy_sites_dir=/etc/milesahead-lane-sites",
-    "caddy_validate_command=/bin/true",  # not "true": --data reads that as a boolean
-    "caddy_reload_command=/bin/true",
-    "health_timeout=90",
-]
-DRAFT = (
-    "import json, store; c = store.connect('/opt/milesahead/data/milesahead.db'); "
-    "print(store.insert_article(c, **json.loads(input())))"
-)
-ARTICLES = 4
+ARTICLES = 3
+NO_ALLOY = types.SimpleNamespace(apt_line="")
 
 
 def article(n):
@@ -71,159 +47,137 @@ def article(n):
     }
 
 
-class Host:
-    """One VM with the toolkit pointed at it, and a tunnel to its app's port."""
+class Host(Lane):
+    """One guest replicating to the bucket: the toolkit lane's driver, without Alloy."""
 
-    def __init__(self, vm, s3, outputs):
-        self.vm = vm
-        self.env = os.environ | vm.inventory_env() | SECRETS | s3.replica_env("10.0.2.2")
-        self.env |= {"OCI_SSH_KNOWN_HOSTS": "/dev/null", "OCI_SSH_STRICT": "no", "SITE_ADDRESS": ":80"}
-        self.outputs = outputs
-        self.tunnel = None
-        self.port = None
+    def __init__(self, vm, s3, workdir, outputs):
+        super().__init__(vm, NO_ALLOY, workdir)
+        self.env |= s3.replica_env("10.0.2.2")
+        self.data = ["alloy_enabled=false", "health_timeout=90", f"public_url=http://127.0.0.1:{vm.http_port}"]
+        self.outputs = outputs  # both hosts' outputs, for the last step
 
-    def toolkit(self, *args, check=True):
-        argv = [sys.executable, "-m", "infra"] + [f"--data={item}" for item in DATA] + list(args)
-        started = time.monotonic()
-        result = subprocess.run(argv, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=1200)
-        output = result.stdout + result.stderr
-        self.outputs.append(output)
-        print(f"$ python -m infra {' '.join(args)}  -> exit {result.returncode} in {time.monotonic() - started:.0f} s")
-        print(output[-5000:])
-        if check and result.returncode != 0:
-            pytest.fail(f"`python -m infra {' '.join(args)}` exited {result.returncode}:\n{output[-4000:]}")
-        return output
-
-    def ssh(self, cmd, **kwargs):
-        return self.vm.ssh(cmd, **kwargs).stdout.strip()
-
-    def open_tunnel(self):
-        self.port = free_port()
-        argv = self.vm.ssh_argv()
-        argv = argv[:-1] + ["-N", "-o", "ExitOnForwardFailure=yes", "-L", f"127.0.0.1:{self.port}:127.0.0.1:8080"]
-        self.tunnel = subprocess.Popen(argv + [self.vm.ssh_argv()[-1]])
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if self.get("/healthz")[0] in (200, 503):
-                    return
-            except OSError:
-                time.sleep(1)
-        pytest.fail("no tunnel to the guest's app")
-
-    def close(self):
-        if self.tunnel:
-            self.tunnel.terminate()
-            self.tunnel.wait(10)
-
-    def get(self, path):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=30) as resp:
-                return resp.status, resp.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read()
-
-    def publish(self, n):
+    def publish(self, browser, csrf, n):
         """A draft as the pipeline leaves one, approved by the editor at the desk; its slug."""
         python = f"cd / && sudo -u milesahead env PYTHONPATH={APP}/current/vendor:{APP}/current python3"
         article_id = self.ssh(f"{python} -c {shlex.quote(DRAFT)}", input=json.dumps(article(n)))
-        base = f"http://127.0.0.1:{self.port}"
-        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-        page = browser.open(f"{base}/admin/login", timeout=30).read().decode()
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        form = urllib.parse.urlencode({"csrf_token": token, "password": PASSWORD, "next": "/admin"})
-        browser.open(f"{base}/admin/login", data=form.encode(), timeout=30)
-        csrf = json.loads(browser.open(f"{base}/api/admin/session", timeout=30).read())["csrf_token"]
         request = urllib.request.Request(
-            f"{base}/api/admin/articles/{article_id}/approve",
+            f"http://127.0.0.1:{self.vm.http_port}/api/admin/articles/{article_id}/approve",
             data=b"{}",
             headers={"Content-Type": "application/json", "X-CSRF-Token": csrf},
         )
         answer = json.loads(browser.open(request, timeout=120).read())
-        assert answer["status"] == "approved", answer
+        assert answer["status"] == "approved" and "publish_error" not in answer, answer
         return answer["slug"]
 
-    def wait_until_replica_caught_up(self, timeout=180):
-        # A write less than replica.py's SHIP_SLACK (10 s) old may not be shipped yet
-        # and still count as caught up: let the desk's last write age past it first.
-        time.sleep(15)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            status = self.ssh(f"sudo python3 {APP}/bin/replica.py status", check=False)
-            if "caught up" in status:
-                return status
-            time.sleep(2)
-        pytest.fail(f"the replica never caught up:\n{status}")
+    def replica_status(self):
+        return self.ssh(f"sudo python3 {APP}/bin/replica.py status", check=False)
 
     def published_slugs(self):
-        status, body = self.get("/api/articles?limit=100")
+        status, _headers, body = self.get("/api/articles?limit=100")
         assert status == 200
         return {a["slug"] for a in json.loads(body)["articles"]}
 
 
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    with S3Server(tmp_path_factory.mktemp("s3") / "buckets") as server:
-        yield server
+class State:
+    """What the steps hand on: the bucket, the hosts, the articles the desk acknowledged."""
+
+    first = second = None
+    acknowledged = ()
 
 
 @pytest.fixture(scope="module")
-def outputs():
-    return []
+def state(tmp_path_factory, request):
+    state = State()
+    state.workdir = tmp_path_factory.mktemp("replica-lane")
+    state.outputs = []
+    state.failures_before = request.session.testsfailed
+    with S3Server(state.workdir / "buckets") as s3:
+        state.s3 = s3
+        yield state
 
 
-def test_a_lost_host_comes_back_from_the_replica_on_a_fresh_one(s3, outputs):
+@pytest.fixture(autouse=True)
+def in_order(state, request):
+    if request.session.testsfailed > state.failures_before:
+        pytest.fail(f"not run: the earlier step {state.last} failed")
+    state.last = request.node.name
     started = time.monotonic()
-    acknowledged = []
-    with TestVM() as first:
-        old = Host(first, s3, outputs)
-        try:
-            old.toolkit("setup")
-            assert old.ssh("systemctl is-active milesahead-litestream.service") == "active"
-            assert old.ssh(f"sudo stat -c '%a %U:%G' {APP}/litestream.yml") == "640 root:milesahead"
-            analysis = old.ssh("sudo systemd-analyze security milesahead-litestream.service")
-            print(re.search(r"Overall exposure level.*", analysis).group(0))
-            old.toolkit("deploy")
-            old.open_tunnel()
-            for n in range(1, ARTICLES + 1):
-                acknowledged.append(old.publish(n))  # the desk answered: the editor saw it saved
-            # The cut-off: the replica has every acknowledged write.
-            print(old.wait_until_replica_caught_up())
-            status = old.toolkit("status")
-            assert re.search(r"replica: position txid [0-9a-f]{16} written", status)
-            assert "replica: lag 0 s, caught up" in status
-            assert set(acknowledged) <= old.published_slugs()
-        finally:
-            old.close()
-        print(f"[first host: {time.monotonic() - started:.0f} s]; objects in the bucket: {len(s3.objects())}")
-    # The first VM is gone (its QEMU killed, its disk deleted): the host is lost.
-
-    with TestVM() as second:
-        new = Host(second, s3, outputs)
-        try:
-            new.toolkit("setup")
-            output = new.toolkit("restore", "--from-replica")
-            assert "no release yet, deploying one" in new.ssh(f"cat {APP}/deploy.log")
-            assert re.search(r"deploy [0-9a-f]{12} ok", new.ssh(f"cat {APP}/deploy.log"))
-            assert "Health gate" in output
-            new.open_tunnel()
-            status, body = new.get("/healthz")
-            assert status == 200 and json.loads(body)["status"] == "ok"
-            assert set(acknowledged) <= new.published_slugs()
-            for slug in acknowledged:
-                assert new.get(f"/articles/{slug}")[0] == 200, slug
-            # The new host replicates on: the nightly check restores its replica and counts rows.
-            backup = new.toolkit("backup")
-            assert "replica: ok: restored txid" in backup
-            assert re.search(r"replica: articles: (\d+) rows in the restored copy, \1 live", backup)
-            verified = json.loads(new.ssh(f"sudo cat {APP}/data/replica-verified.json"))
-            assert verified["ok"] is True and verified["rows"]["articles"]["replica"] >= ARTICLES
-        finally:
-            new.close()
-    print(f"[replica lane: {time.monotonic() - started:.0f} s]")
+    yield
+    print(f"[{request.node.name}: {time.monotonic() - started:.0f} s]")
 
 
-def test_no_bucket_key_appears_in_any_output(s3, outputs):
-    assert len(outputs) >= 5
-    keys = [s3.secret_key, s3.access_key, SECRETS["NVIDIA_API_KEY"], SECRETS["ADMIN_PASSWORD_HASH"]]
-    assert [key for key in keys for out in outputs if key in out] == []
+def fresh_host(boot, state):
+    vm = boot()
+    vm.release_apt()  # the first boot's stand-in upgrade ends as soon as it starts
+    return Host(vm, state.s3, state.workdir, state.outputs)
+
+
+# --- the steps ---------------------------------------------------------------
+
+
+def test_setup_installs_litestream_replicating_to_the_bucket(boot, state):
+    old = state.first = fresh_host(boot, state)
+    old.toolkit("setup")
+    assert old.ssh("systemctl is-active milesahead-litestream.service") == "active"
+    assert old.ssh(f"sudo stat -c '%a %U:%G' {APP}/litestream.yml") == "640 root:milesahead"
+    analysis = old.ssh("sudo systemd-analyze security milesahead-litestream.service")
+    print(re.search(r"Overall exposure level.*", analysis).group(0))
+    old.toolkit("deploy", "--allow-dirty")
+    assert old.healthz()[0] == 200
+
+
+def test_the_editor_publishes_and_the_replica_catches_up(state):
+    old = state.first
+    browser, csrf = old.desk()
+    state.acknowledged = [old.publish(browser, csrf, n) for n in range(1, ARTICLES + 1)]
+    assert set(state.acknowledged) <= old.published_slugs()
+    # The cut-off: the replica has every acknowledged write. A write younger than
+    # replica.py's SHIP_SLACK (10 s) counts as shipped; let the last one age past it.
+    time.sleep(15)
+    deadline = time.monotonic() + 180
+    while "caught up" not in (status := old.replica_status()):
+        assert time.monotonic() < deadline, f"the replica never caught up:\n{status}"
+        time.sleep(2)
+    print(status)
+    _result, output = old.toolkit("status")
+    assert re.search(r"replica: position txid [0-9a-f]{16} written", output)
+    assert "replica: lag 0 s, caught up" in output
+
+
+def test_the_host_is_lost(state):
+    objects = state.s3.objects()
+    state.first.vm.stop()  # QEMU killed, its disk deleted: nothing of it is left
+    print(f"objects in the bucket: {len(objects)}")
+    assert objects
+
+
+def test_setup_and_restore_bring_the_site_back_on_a_fresh_host(boot, state):
+    new = state.second = fresh_host(boot, state)
+    new.toolkit("setup")
+    _result, output = new.toolkit("restore", "--from-replica")
+    log = new.ssh(f"cat {APP}/deploy.log")
+    assert "restore from the replica ok; no release yet, deploying one" in log
+    assert re.search(r"deploy [0-9a-f]{12} \(commit [^)]*\) ok", log)
+    assert "changed: Health gate: /healthz reports the new release" in output
+    status, health = new.healthz()
+    assert status == 200 and health["status"] == "ok"
+    # Every article acknowledged before the cut-off, as readers get it through Caddy.
+    assert set(state.acknowledged) <= new.published_slugs()
+    for slug in state.acknowledged:
+        status, _headers, body = new.get(f"/articles/{slug}")
+        assert status == 200 and b"Replica lane story" in body, slug
+
+
+def test_the_new_host_replicates_on_and_its_nightly_check_restores(state):
+    new = state.second
+    _result, output = new.toolkit("backup")
+    assert "replica: ok: restored txid" in output
+    assert re.search(r"replica: articles: (\d+) rows in the restored copy, \1 live", output)
+    verified = json.loads(new.ssh(f"sudo cat {APP}/data/replica-verified.json"))
+    assert verified["ok"] is True and verified["rows"]["articles"]["replica"] >= ARTICLES
+
+
+def test_no_bucket_key_appears_in_any_output(state):
+    assert len(state.outputs) >= 6
+    keys = [state.s3.secret_key, state.s3.access_key, *SECRET_VALUES]
+    assert [key for key in keys for out in state.outputs if key in out] == []
