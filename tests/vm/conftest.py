@@ -49,6 +49,12 @@ def boot():
         guest.stop()
 
 
+def pytest_collection_modifyitems(items):
+    # The lost-host lane (test_replica_lane.py) loses the session's VM on purpose: it
+    # runs after every other test that uses that VM. (sort is stable: order otherwise kept)
+    items.sort(key=lambda item: getattr(getattr(item, "module", None), "LOSES_THE_SESSION_VM", False))
+
+
 ALLOY_STANDIN_USED = pytest.StashKey[bool]()
 
 

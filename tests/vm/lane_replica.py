@@ -1,17 +1,20 @@
 """Losing the host: Litestream's replica brings the site back on a fresh VM.
 
 A real S3-compatible server runs on this machine's loopback (rclone, reached from the
-guests as 10.0.2.2). A first VM gets `setup` with the REPLICA_* variables and a
-release, and the editor approves articles at the desk. Once `status` says the replica
-has caught up (the cut-off) that VM is killed and its disk deleted. A second, fresh VM
-gets `setup` and `restore --from-replica` (which deploys a release onto the restored
-database) and must serve every article acknowledged before the cut-off; its nightly
-check (the backup script) then proves its own replica restores.
+guests as 10.0.2.2). The host that is lost is the session's VM (conftest.py `vm`):
+after the toolkit lane has put it through every command it runs last (conftest.py
+orders it so), gets `setup` with the REPLICA_* variables (Litestream, nothing else
+changes) and a release, and the editor approves articles at the desk. Run on its own,
+that VM is a fresh one and the same `setup` does everything. Once `status` says the
+replica has caught up (the cut-off) that VM is killed and its disk deleted. A second,
+fresh VM gets `setup` and `restore --from-replica` (which deploys a release onto the
+restored database) and must serve every article acknowledged before the cut-off; its
+nightly check (the backup script) then proves its own replica restores.
 
-The steps share the two guests and run top to bottom, as in test_toolkit_lane.py,
-whose Lane drives the toolkit here too. Lean on purpose: one boot and one setup per
-host, no Alloy, no reader load. The first boot's apt activity is let go at once
-(the toolkit lane is the one that meets it): setup still waits for what is left of it.
+The steps run top to bottom, as in test_toolkit_lane.py, whose Lane drives the
+toolkit here too. Lean on purpose: one boot and one setup per host, no Alloy, no
+reader load, and the fresh host's first-boot upgrade let go at once (the toolkit lane
+is the one that meets it; setup still waits for what is left of it).
 """
 
 import json
@@ -26,6 +29,7 @@ from replica_support import S3Server
 from test_toolkit_lane import APP, DRAFT, SECRET_VALUES, Lane
 
 pytestmark = pytest.mark.vm
+LOSES_THE_SESSION_VM = True  # conftest.py: after every other test that uses it
 
 ARTICLES = 3
 NO_ALLOY = types.SimpleNamespace(apt_line="")
@@ -53,7 +57,8 @@ class Host(Lane):
     def __init__(self, vm, s3, workdir, outputs):
         super().__init__(vm, NO_ALLOY, workdir)
         self.env |= s3.replica_env("10.0.2.2")
-        self.data = ["alloy_enabled=false", "health_timeout=90", f"public_url=http://127.0.0.1:{vm.http_port}"]
+        # As the toolkit lane has it, without Alloy (left as it is where it runs).
+        self.data = [item for item in self.data if not item.startswith("alloy_")] + ["alloy_enabled=false"]
         self.outputs = outputs  # both hosts' outputs, for the last step
 
     def publish(self, browser, csrf, n):
@@ -106,17 +111,16 @@ def in_order(state, request):
     print(f"[{request.node.name}: {time.monotonic() - started:.0f} s]")
 
 
-def fresh_host(boot, state):
-    vm = boot()
-    vm.release_apt()  # the first boot's stand-in upgrade ends as soon as it starts
+def host(vm, state):
+    vm.release_apt()  # a first boot's stand-in upgrade ends as soon as it starts
     return Host(vm, state.s3, state.workdir, state.outputs)
 
 
 # --- the steps ---------------------------------------------------------------
 
 
-def test_setup_installs_litestream_replicating_to_the_bucket(boot, state):
-    old = state.first = fresh_host(boot, state)
+def test_setup_installs_litestream_replicating_to_the_bucket(vm, state):
+    old = state.first = host(vm, state)
     old.toolkit("setup")
     assert old.ssh("systemctl is-active milesahead-litestream.service") == "active"
     assert old.ssh(f"sudo stat -c '%a %U:%G' {APP}/litestream.yml") == "640 root:milesahead"
@@ -152,7 +156,7 @@ def test_the_host_is_lost(state):
 
 
 def test_setup_and_restore_bring_the_site_back_on_a_fresh_host(boot, state):
-    new = state.second = fresh_host(boot, state)
+    new = state.second = host(boot(), state)
     new.toolkit("setup")
     _result, output = new.toolkit("restore", "--from-replica")
     log = new.ssh(f"cat {APP}/deploy.log")
