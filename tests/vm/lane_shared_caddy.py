@@ -311,13 +311,11 @@ def test_a_bad_snippet_is_refused_and_nothing_else_changes(lane):
     finally:
         lane.data = env_data
     assert result.returncode != 0
-    assert "forever" in output and "the previous one stays" in output  # Caddy's own error, quoted
+    assert "bad duration value forever" in output  # Caddy's own error, quoted
+    assert "the previous one stays" in output
     assert lane.snippet_sha() == before
     assert lane.ssh(f"ls {SITES}").split() == ["milesahead.caddy", "other.caddy"]
     assert lane.healthz()[0] == 200 and lane.other_site() == OTHER_PAGE
-    # Back to the good snippet: the staged copy changes back, the live one never changed.
-    _result, output = lane.toolkit("setup")
-    assert lane.snippet_sha() == before
 
 
 def test_the_certificate_outlives_the_container_and_the_ca(lane):
