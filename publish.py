@@ -194,7 +194,7 @@ class Publisher:
         with self._locked():
             statics = []
             if everything:
-                conn = store.connect(self.app.config["milesahead.config"]["database"]["path"])
+                conn = store.connect(self.app.state.config["database"]["path"])
                 try:
                     pages = all_pages(conn)
                 finally:

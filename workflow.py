@@ -1,6 +1,6 @@
 """The editorial workflow: the article state machine, revisions, events, card links.
 
-Used by the desk (admin.py) and by the pipeline. Every status change goes
+Used by the desk (desk.py) and by the pipeline. Every status change goes
 through `transition`, every edit through `revise`; both record who did what in
 article_events, and both run in one transaction (their own, or the caller's
 when one is already open on the connection).

@@ -206,7 +206,7 @@ def site(caddy, app, conn, config, live_server, tmp_path):
     """Three cards and one published deal, published as files, behind Caddy."""
     seed_sample_cards(conn)
     article = store.get_article(conn, make_article(conn, status="approved"))
-    app.config["milesahead.publisher"].publish_all()
+    app.state.publisher.publish_all()
     public = Path(publish.public_dir(config))
     with running_caddy(caddy, tmp_path, public, host_port(live_server)) as base_url:
         yield types.SimpleNamespace(
@@ -398,12 +398,12 @@ def test_security_headers_on_every_answer_and_the_apps_own_win(site):
 
 def test_health_details_stay_on_loopback(site, app):
     """Through Caddy /healthz says only ok or not; the reason, with its paths, is the gate's."""
-    app.config["milesahead.startup_publish"] = "[Errno 20] Not a directory: '/etc/passwd/public'"
+    app.state.startup_publish = "[Errno 20] Not a directory: '/etc/passwd/public'"
     reply, direct = get(site.caddy + "/healthz"), get(site.app + "/healthz")
     assert reply.status_code == direct.status_code == 503
     assert "/etc/passwd" in direct.json()["reason"]
     assert reply.json() == {"status": "error"}
-    app.config["milesahead.startup_publish"] = "ok"
+    app.state.startup_publish = "ok"
     assert get(site.caddy + "/healthz").json() == {"status": "ok"}
 
 
