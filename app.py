@@ -83,11 +83,8 @@ def create_app(config):
     app.state.publisher = publish.Publisher(app, publish.public_dir(config), STATIC)
     bottle.BaseRequest.MEMFILE_MAX = config["server"]["max_body_bytes"]
 
-    conn = store.connect(config["database"]["path"])
-    try:
+    with store.connected(config["database"]["path"]) as conn:
         store.migrate(conn)
-    finally:
-        conn.close()
     metrics.set_build_info(app.state.release, store.SCHEMA_VERSION)
 
     app.add_hook("before_request", check_request)
@@ -236,26 +233,9 @@ def robots():
 
 # --- JSON API (read-only, published content only) ----------------------------
 
-PUBLIC_ARTICLE_FIELDS = [
-    "slug",
-    "type",
-    "title",
-    "tldr",
-    "key_details",
-    "body_html",
-    "links",
-    "sources",
-    "persona_take",
-    "image_url",
-    "image_alt",
-    "image_attribution",
-    "published_at",
-    "updated_at",
-]
-
 
 def public_article(article):
-    data = {k: v for k, v in with_safe_urls(article).items() if k in PUBLIC_ARTICLE_FIELDS}
+    data = {k: v for k, v in with_safe_urls(article).items() if k in store.PUBLIC_ARTICLE_FIELDS}
     data["url"] = absolute_url(f"/articles/{article['slug']}")
     return data
 
@@ -348,12 +328,9 @@ def health(app):
     if published not in (None, "ok"):
         return {"status": "error", "release": release, "reason": f"publishing failed: {published}"}
     try:
-        conn = store.connect(state(app).config["database"]["path"])  # fresh: see the file as it is now
-        try:
+        with store.connected(state(app).config["database"]["path"]) as conn:  # fresh: see the file as it is now
             version = store.schema_version(conn)
             cards = store.count_cards(conn)
-        finally:
-            conn.close()
     except Exception as e:  # any failure here means "do not send traffic"
         return {"status": "error", "release": release, "reason": f"database unusable: {e}"}
     if version != store.SCHEMA_VERSION:
@@ -522,23 +499,17 @@ def cmd_publish(config):
 
 
 def cmd_migrate(config):
-    conn = store.connect(config["database"]["path"])
-    try:
+    with store.connected(config["database"]["path"]) as conn:
         applied = store.migrate(conn)
         version = store.schema_version(conn)
-    finally:
-        conn.close()
     print(f"schema at version {version}" + (f"; applied: {', '.join(applied)}" if applied else "; nothing to do"))
 
 
 def cmd_seed_cards(config):
     cards = store.load_seed_cards()
-    conn = store.connect(config["database"]["path"])
-    try:
+    with store.connected(config["database"]["path"]) as conn:
         store.migrate(conn)
         counts = store.seed_cards(conn, cards)
-    finally:
-        conn.close()
     print("cards: {inserted} inserted, {updated} updated, {unchanged} unchanged".format(**counts))
     if counts["inserted"] or counts["updated"]:
         # Card pages and the lists, the sitemap and the articles that show card names.
@@ -548,12 +519,9 @@ def cmd_seed_cards(config):
 
 def cmd_cards_report(config):
     """Print each card's facts age and its sources' ages, oldest first, for the editor."""
-    conn = store.connect(config["database"]["path"])
-    try:
+    with store.connected(config["database"]["path"]) as conn:
         store.migrate(conn)
         rows = store.cards_report(conn)
-    finally:
-        conn.close()
     if not rows:
         print("no cards in the database: run `app.py seed-cards` first")
         return
@@ -571,17 +539,15 @@ def cmd_cards_report(config):
 
 
 def cmd_backup(config, dest):
-    conn = store.connect(config["database"]["path"])
-    try:
-        path = store.backup(conn, dest)
-    except OSError as e:
-        raise CommandError(
-            f"cannot write the backup to {dest} ({e.strerror}); choose a path this user can write"
-        ) from None
-    except sqlite3.Error as e:
-        raise CommandError(f"cannot write the backup to {dest} ({e}); choose a path this user can write") from None
-    finally:
-        conn.close()
+    with store.connected(config["database"]["path"]) as conn:
+        try:
+            path = store.backup(conn, dest)
+        except OSError as e:
+            raise CommandError(
+                f"cannot write the backup to {dest} ({e.strerror}); choose a path this user can write"
+            ) from None
+        except sqlite3.Error as e:
+            raise CommandError(f"cannot write the backup to {dest} ({e}); choose a path this user can write") from None
     print(f"backup written to {path} (integrity ok)")
 
 

@@ -147,15 +147,11 @@ class Auth:
         return hmac.new(self.secret, f"{purpose}|{payload}".encode(), hashlib.sha256).hexdigest()
 
     def revoke(self, conn, nonce, issued):
-        with store.transaction(conn):
-            conn.execute("DELETE FROM revoked_sessions WHERE expires_at < ?", (int(self.clock()),))
-            conn.execute(
-                "INSERT OR IGNORE INTO revoked_sessions (nonce, expires_at) VALUES (?, ?)",
-                (nonce, issued + self.session_seconds + CLOCK_SKEW_SECONDS),
-            )
+        expires_at = issued + self.session_seconds + CLOCK_SKEW_SECONDS
+        store.revoke_session(conn, nonce, expires_at, int(self.clock()))
 
     def is_revoked(self, conn, nonce):
-        return conn.execute("SELECT 1 FROM revoked_sessions WHERE nonce = ?", (nonce,)).fetchone() is not None
+        return store.is_session_revoked(conn, nonce)
 
 
 def load_secret(config):

@@ -194,11 +194,8 @@ class Publisher:
         with self._locked():
             statics = []
             if everything:
-                conn = store.connect(self.app.state.config["database"]["path"])
-                try:
+                with store.connected(self.app.state.config["database"]["path"]) as conn:
                     pages = all_pages(conn)
-                finally:
-                    conn.close()
                 statics = static_files(self.static_dir)
             staged = []
             try:
