@@ -22,8 +22,8 @@ from auth import EDITOR, api, api_error, editor_page, private_headers, refuse, r
 log = logging.getLogger("milesahead.admin")
 
 
-# Form action in the URL -> target status.
-ACTIONS = {
+# The action a desk URL names (/admin/articles/<id>/<action>) -> the status it moves the article to.
+ACTION_TARGETS = {
     "approve": "approved",
     "reject": "rejected",
     "request-revision": "revision_requested",
@@ -81,7 +81,7 @@ def review(article_id):
         f"Review: {article['title']}",
         article=article,
         targets=workflow.allowed_targets(article["status"]),
-        actions={target: action for action, target in ACTIONS.items()},
+        actions={target: action for action, target in ACTION_TARGETS.items()},
         cards=workflow.find_cards(conn, article),
         linked=store.article_linked_cards(conn, article_id),
         revisions=history,
@@ -169,7 +169,7 @@ def reader_pages_of(article_id):
 
 @editor_page
 def act(article_id, action):
-    target = ACTIONS[action]
+    target = ACTION_TARGETS[action]
     feedback = web.form().get("feedback", "")
     back = f"/admin/articles/{article_id}"
     try:
@@ -400,7 +400,7 @@ def api_transition(article_id, actor):
 
 @api
 def api_action(article_id, action, actor):
-    return api_move(article_id, ACTIONS[action], actor, api_text("feedback"))
+    return api_move(article_id, ACTION_TARGETS[action], actor, api_text("feedback"))
 
 
 @api
@@ -429,7 +429,7 @@ def api_start_run(actor):
 
 # --- Routes ----------------------------------------------------------------------------
 
-ACTION_RULE = "<action:re:" + "|".join(ACTIONS) + ">"
+ACTION_RULE = "<action:re:" + "|".join(ACTION_TARGETS) + ">"
 ROUTES = [
     ("GET", "/admin", queues),
     ("GET", "/admin/", queues),

@@ -24,10 +24,8 @@ new one, so a story is written once.
 import calendar
 import datetime
 import hashlib
-import html
 import math
 import re
-import unicodedata
 import urllib.parse
 from collections import Counter
 
@@ -37,6 +35,7 @@ import requests
 import outside
 import store
 import urls
+from text import STOPWORDS, html_to_line
 
 # --- Sources -----------------------------------------------------------------
 
@@ -125,13 +124,7 @@ HARMLESS = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
 
 
 def describe(error):
-    if isinstance(error, outside.DeadlineExceeded):
-        return "no whole document within the deadline"
-    if isinstance(error, requests.Timeout):
-        return "timed out"
-    if isinstance(error, requests.ConnectionError):
-        return "connection failed"
-    return str(error) or type(error).__name__
+    return outside.describe(error, "document") or str(error) or type(error).__name__
 
 
 # --- Normalising and storing -------------------------------------------------
@@ -139,9 +132,7 @@ def describe(error):
 
 def plain_text(value):
     """Feed HTML to one line of text: tags dropped, entities decoded, whitespace collapsed."""
-    text = re.sub(r"<[^>]+>", " ", value or "")
-    text = unicodedata.normalize("NFKC", html.unescape(text))
-    return re.sub(r"\s+", " ", text).strip()
+    return html_to_line(value, nfkc=True)
 
 
 def content_hash(title, summary):
@@ -191,11 +182,6 @@ def store_items(conn, source_id, items):
 
 
 # --- Stories -----------------------------------------------------------------
-
-STOPWORDS = set(
-    """a an and are as at be by for from has have in is it its new of on or that the this to
-    was were will with you your our we after about into over than up out now more can get gets""".split()
-)
 
 
 def tokens(text):

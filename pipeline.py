@@ -289,7 +289,7 @@ def write_story(conn, config, client, run, story_id):
                 article["key_details"] = article["key_details"] or extra["key_details"]
                 article["links"] = article["links"] or extra["links"]
                 refused += extra["refused_links"]
-        for url in writer.keep_links(article, allowed_sites(conn, story["items"])):
+        for url in writer.keep_links(article, allowed_domains(conn, story["items"])):
             run.count("links_dropped")
             run.error(f"{label}: link {url[:100]!r} dropped (not a source's site or a card issuer's)")
         try:
@@ -334,15 +334,15 @@ def write_story(conn, config, client, run, story_id):
     return article_id
 
 
-def allowed_sites(conn, items):
-    """The sites an article may link to: its sources' and the card issuers' (from each card's official page).
+def allowed_domains(conn, items):
+    """The domains an article may link to: its sources' and the card issuers' (from each card's official page).
 
     Feed text can ask a model for any link; only these survive (writer.keep_links).
     """
-    sites = {writer.site_domain(i["url"]) for i in items if i.get("url")}
-    sites |= {writer.site_domain(i["site"]) for i in items if i.get("site")}
-    sites |= {writer.site_domain(url) for url in store.issuer_urls(conn)}
-    return sites - {""}
+    domains = {writer.domain_of(i["url"]) for i in items if i.get("url")}
+    domains |= {writer.domain_of(i["site"]) for i in items if i.get("site")}
+    domains |= {writer.domain_of(url) for url in store.issuer_urls(conn)}
+    return domains - {""}
 
 
 def model_role(error):
@@ -389,7 +389,7 @@ def revise_requested(conn, config, client, run):
                 run.error(
                     f"revision of article {article['id']}: the model's link {url!r} dropped (only http(s) is kept)"
                 )
-            for url in writer.keep_links(revised, allowed_sites(conn, article["sources"])):
+            for url in writer.keep_links(revised, allowed_domains(conn, article["sources"])):
                 run.count("links_dropped")
                 run.error(f"revision of article {article['id']}: link {url[:100]!r} dropped (not a source's site)")
             verdict = writer.critique_revision(bounded, {**article, **revised})

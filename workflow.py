@@ -20,6 +20,7 @@ import re
 import unicodedata
 
 import store
+from text import html_to_text
 
 TRANSITIONS = {
     "draft": ("approved", "rejected", "revision_requested"),
@@ -29,8 +30,8 @@ TRANSITIONS = {
     "unpublished": ("approved",),
     "rejected": (),
 }
-# The verb recorded in article_events for a move to each status.
-ACTIONS = {
+# The verb article_events.action records for a move to each status.
+EVENT_VERBS = {
     "approved": "approve",
     "rejected": "reject",
     "revision_requested": "request_revision",
@@ -118,7 +119,7 @@ def _move(conn, article, target, actor, feedback):
     if target == "approved" and not article["published_at"]:
         sets["published_at"] = stamp  # a re-approval keeps its first publication date
     store.update_article(conn, article["id"], **sets)
-    store.add_event(conn, article["id"], actor, ACTIONS[target], current, target, feedback)
+    store.add_event(conn, article["id"], actor, EVENT_VERBS[target], current, target, feedback)
     if target == "approved":
         link_cards(conn, article["id"])
     elif target == "unpublished":
@@ -255,18 +256,6 @@ def _matched(old, new):
             runs.append(("same" if op == "equal" else "changed", old_rest[i1:i2], new_rest[j1:j2]))
     runs.append(("same", old[len(old) - end :], new[len(new) - end :]))
     return [run for run in runs if run[1] or run[2]]
-
-
-BLOCK_END = re.compile(r"</(p|h[1-6]|li|blockquote|tr|table|ul|ol)\s*>|<br\s*/?>", re.IGNORECASE)
-TAG = re.compile(r"<[^>]*>")
-
-
-def html_to_text(fragment):
-    """Readable text of sanitised article HTML: a line per block, entities decoded."""
-    text = BLOCK_END.sub("\n", fragment or "")
-    text = html.unescape(TAG.sub(" ", text))
-    lines = (re.sub(r"[ \t\r\f\v]+", " ", line).strip() for line in text.split("\n"))
-    return "\n".join(line for line in lines if line)
 
 
 # --- Card links --------------------------------------------------------------

@@ -7,7 +7,7 @@ import desk
 import store
 import workflow
 
-ACTION_FOR = {target: action for action, target in desk.ACTIONS.items()}
+ACTION_FOR = {target: action for action, target in desk.ACTION_TARGETS.items()}
 ALLOWED = [(a, b) for a, targets in workflow.TRANSITIONS.items() for b in targets]
 REFUSED = [(a, b) for a in store.ARTICLE_STATUSES for b in ACTION_FOR if b not in workflow.TRANSITIONS[a]]
 
