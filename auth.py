@@ -1,7 +1,7 @@
 """The desk's door: the password, the login throttle, the session secret, sessions,
 CSRF tokens, flash messages, and the guards every desk page and API call passes.
 
-Sections, top to bottom: login state (throttle, secret), sessions and CSRF, flash,
+Sections, top to bottom: login state (throttle, secret), sessions, CSRF and flash,
 guards and private pages, login and logout, the API's guard, routes.
 
 Security in brief: the password is checked against a bcrypt hash from config
@@ -390,7 +390,7 @@ def safe_next(target):
     return "/admin"
 
 
-# --- Pages ---------------------------------------------------------------------
+# --- Login and logout ----------------------------------------------------------
 
 
 def login_page():
@@ -469,8 +469,8 @@ def logout():
     bottle.redirect("/admin/login")
 
 
-# --- JSON API ------------------------------------------------------------------------
-# Same actions, same rules. Authenticate with the session cookie plus an
+# --- The API's guard ------------------------------------------------------------------
+# The desk's JSON API (desk.py): same actions, same rules. Authenticate with the session cookie plus an
 # X-CSRF-Token header on POST (GET /api/admin/session gives the token), or with
 # `Authorization: Bearer <admin.api_token>` for scripts.
 

@@ -39,6 +39,9 @@ DONE = {
 }
 
 
+# --- Pages ---------------------------------------------------------------------
+
+
 def load_article(article_id):
     article = store.get_article(web.db(), article_id)
     if article is None:
@@ -291,6 +294,10 @@ def start_run():
     _, message = trigger_run()
     auth.flash(message)
     bottle.redirect("/admin/runs")
+
+
+# --- JSON API ------------------------------------------------------------------------
+# Same actions, same rules, behind auth.api (a session cookie and CSRF header, or the token).
 
 
 def api_body():

@@ -1,6 +1,9 @@
 """What every web handler shares: the app's state, the per-request database, rendering,
 security headers, JSON answers and error pages.
 
+Sections, top to bottom: state, security headers, per-request database, rendering,
+what the reader's and the desk's pages both show of an article, JSON, errors.
+
 The reader's pages (app.py) and the editorial desk (auth.py, desk.py) both build on this
 module; it imports neither of them. An app's state is one `State` object on the Bottle
 app (`app.state`), never string keys in `app.config`.
@@ -27,6 +30,9 @@ STATIC = os.path.join(HERE, "static")
 # Reader pages may be cached this long; Caddy sends the same for the published files.
 PAGE_CACHE = "public, max-age=60"
 HTML = "text/html; charset=utf-8"
+
+
+# --- State -------------------------------------------------------------------
 
 
 class CommandError(Exception):
@@ -247,6 +253,9 @@ def format_date(stamp):
         return stamp
 
 
+# --- An article, as the reader's pages and the desk both show it -------------
+
+
 def render_article(article):
     """The reader's article page; the desk's preview renders exactly this."""
     return render(
@@ -286,6 +295,9 @@ def with_safe_urls(article):
 
 CANDIDATE_URLS = ("url", "thumbnail", "thumb_url", "page")
 CREDIT_URLS = ("link", "author_url", "license_url")  # TASL: the work's, the author's and the licence's pages
+
+
+# --- JSON --------------------------------------------------------------------
 
 
 def json_response(data, status=200):
