@@ -3,7 +3,8 @@
 Sections, top to bottom: release and app factory, reader pages, feeds, JSON API,
 health and metrics, routes, CLI. What every handler shares (state, database,
 rendering, security headers, errors) is in web.py; the editorial desk is desk.py
-and auth.py. Nothing imports this module: it is the entry point (`python app.py`).
+and auth.py. No module of the app imports this one (tests do, for create_app): it is
+the entry point, `python app.py`.
 Only `approved` articles ever reach a reader URL; every reader query goes
 through store.list_published / store.get_published_article.
 """

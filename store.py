@@ -1,8 +1,15 @@
 """SQLite storage shared by the web app, the pipeline and the toolkit's backups.
 
-Sections, in order: connection settings, migrations, cards (seed and read),
-articles (write and read), backup. Every write runs in a short BEGIN IMMEDIATE
-transaction so the web process and the pipeline never deadlock on upgrade.
+The one owner of the database: every SQL statement of the app is in a named function
+here, and other modules call those (a new query is a new function here, not SQL in the
+caller). Sections, in order: connections, migrations, cards (seed and read), articles
+(the field table, write and read), revisions, events and card links, desk sessions,
+feeds, items and stories, pipeline runs, metrics, backup.
+
+Every write runs in a short BEGIN IMMEDIATE transaction so the web process and the
+pipeline never deadlock on upgrade. A function that says "the caller's transaction"
+writes inside one its caller holds (`with store.transaction(conn):`), so several writes
+commit together; the others open their own.
 """
 
 import contextlib
