@@ -39,18 +39,27 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build artifacts
 
 # toolkit: the operator's commands (README: Operating the toolkit). Hosts and secrets come from the
-# environment (OCI_HOST, OCI_USER, OCI_SSH_KEY or OCI_SSH_KEY_PATH, ...).
-.PHONY: setup deploy rollback status logs backup restore restore-replica
+# environment (OCI_HOST, OCI_USER, OCI_SSH_KEY or OCI_SSH_KEY_PATH, ...). DATA="KEY=VALUE ..."
+# passes --data to any of them; `make deploy ARCHIVE=...` ships an archive built before.
+.PHONY: setup deploy rollback status logs backup fetch-backup restore restore-replica
 
-setup deploy status logs backup: venv
-	$(PY) -m infra $@
+INFRA = $(PY) -m infra $(foreach item,$(DATA),--data $(item))
+
+setup status logs backup: venv
+	$(INFRA) $@
+
+deploy: venv
+	$(INFRA) deploy $(if $(ARCHIVE),--archive $(ARCHIVE))
+
+fetch-backup: venv
+	$(INFRA) fetch-backup $(NAME)
 
 rollback: venv
-	$(PY) -m infra rollback $(ID)
+	$(INFRA) rollback $(ID)
 
 restore: venv
 	@test -n "$(FILE)" || { echo "usage: make restore FILE=backup.db.gz"; exit 2; }
-	$(PY) -m infra restore $(FILE)
+	$(INFRA) restore $(FILE)
 
 restore-replica: venv
-	$(PY) -m infra restore --from-replica $(if $(AT),--at $(AT))
+	$(INFRA) restore --from-replica $(if $(AT),--at $(AT))

@@ -55,11 +55,22 @@ def release_id():
         return "dev"
 
 
+def commit_id():
+    """The commit the release was built from (COMMIT, written by the toolkit; "-dirty" if
+    its files differed from it), or "unknown"."""
+    try:
+        with open(os.path.join(HERE, "COMMIT"), encoding="utf-8") as f:
+            return f.read().strip() or "unknown"
+    except FileNotFoundError:
+        return "unknown"
+
+
 def create_app(config):
     """Build a fresh app for one config (tests build one per temp database)."""
     app = bottle.Bottle()
     app.config["milesahead.config"] = config
     app.config["milesahead.release"] = release_id()
+    app.config["milesahead.commit"] = commit_id()
     app.config["milesahead.publisher"] = publish.Publisher(app, publish.public_dir(config), STATIC)
     app.config["milesahead.startup_publish"] = None  # serve() sets it: "running", "ok" or the error
     bottle.BaseRequest.MEMFILE_MAX = config["server"]["max_body_bytes"]
@@ -578,7 +589,8 @@ def health(app):
     if version != store.SCHEMA_VERSION:
         reason = f"schema version {version}, this release expects {store.SCHEMA_VERSION}"
         return {"status": "error", "release": release, "reason": reason}
-    return {"status": "ok", "release": release, "schema_version": version, "cards": cards}
+    commit = app.config["milesahead.commit"]
+    return {"status": "ok", "release": release, "commit": commit, "schema_version": version, "cards": cards}
 
 
 def metrics_page():

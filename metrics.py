@@ -224,20 +224,20 @@ def scrape_families(state, config):
         family.add_sample(family.name, {"kind": kind}, len(files))
     yield family
 
+    # Only once a replica has been checked: with replication off there is no replica to be
+    # behind, and a 0 here would fire MilesaheadReplicaBehind on every such site.
     check = replica_check(config["database"]["path"])
     if not check:
-        # Replication off (or never checked): no series, so MilesaheadReplicaBehind stays
-        # quiet on a host that has no replica instead of reading 0 as "decades behind".
         return
     yield _gauge(
         "milesahead_replica_last_success_timestamp_seconds",
         "When the nightly check last restored the Litestream replica and found it whole and"
-        " current (bin/replica.py verify, Unix time); 0 when none has passed; absent while no check has run.",
+        " current (bin/replica.py verify, Unix time); 0 when no check has passed yet.",
         check.get("last_ok_at") or 0,
     )
     yield _gauge(
         "milesahead_replica_check_ok",
-        "1 when the latest replica check passed, 0 when it failed or none has run.",
+        "1 when the latest replica check passed, 0 when it failed.",
         1 if check.get("ok") else 0,
     )
 

@@ -6,6 +6,8 @@ wheels for the server's CPU architecture and Python version, into ``vendor/``.
 
 The archive is deterministic (sorted entries, zero mtimes and owners, gzip without a
 timestamp): the same inputs give the same bytes, so uploading it again changes nothing.
+It records the commit it was built from (COMMIT: the hash, with "-dirty" when the
+release's files differ from it, or "unknown" outside a git checkout).
 
     python -m infra.release --arch aarch64 --python 3.12 [--source DIR] [--out DIR]
 """
@@ -67,9 +69,32 @@ def _skipped(rel):
     return any(part in SKIP_NAMES or part.startswith(".") for part in parts) or rel.suffix in SKIP_SUFFIXES
 
 
-def release_id(source, arch, python):
-    """Content address of a release: same code, requirements and target, same id."""
-    digest = hashlib.sha256(f"{normalize_arch(arch)} {python}\n".encode())
+def source_commit(source):
+    """The commit `source` is at: "HASH", "HASH-dirty" (a release file is changed or
+    untracked), or "unknown" (not a git checkout)."""
+    git = ["git", "-C", str(source)]
+    try:
+        head = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True)
+    except FileNotFoundError:
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + ("-dirty" if dirty_files(source) else "")
+
+
+def dirty_files(source):
+    """The release's files that differ from the checkout's HEAD (changed, added, untracked)."""
+    result = subprocess.run(
+        ["git", "-C", str(source), "status", "--porcelain", "--untracked-files=all", "--", *source_files(source)],
+        capture_output=True,
+        text=True,
+    )
+    return sorted(line[3:] for line in result.stdout.splitlines() if line.strip())
+
+
+def release_id(source, arch, python, commit=""):
+    """Content address of a release: same code, requirements, target and commit, same id."""
+    digest = hashlib.sha256(f"{normalize_arch(arch)} {python} {commit}\n".encode())
     for rel in source_files(source):
         digest.update(rel.encode() + b"\0")
         digest.update(hashlib.sha256((Path(source) / rel).read_bytes()).digest())
@@ -156,10 +181,12 @@ def _add(tar, content, arcname):
     tar.addfile(info, io.BytesIO(data))
 
 
-def write_archive(dest, source, vendor, rid):
-    """Write `rid/` (app files, RELEASE, vendor/) as a reproducible .tar.gz."""
+def write_archive(dest, source, vendor, rid, commit="unknown", target=""):
+    """Write `rid/` (app files, RELEASE, COMMIT, TARGET, vendor/) as a reproducible .tar.gz."""
     entries = {rel: Path(source) / rel for rel in source_files(source)}
     entries["RELEASE"] = f"{rid}\n".encode()
+    entries["COMMIT"] = f"{commit}\n".encode()
+    entries["TARGET"] = f"{target}\n".encode()
     for path in Path(vendor).rglob("*"):
         rel = path.relative_to(vendor)
         if path.is_file() and "__pycache__" not in rel.parts:
@@ -177,17 +204,34 @@ def write_archive(dest, source, vendor, rid):
     return dest
 
 
-def build(arch, python, source=ROOT, out=BUILD_DIR, rid=None):
+def build(arch, python, source=ROOT, out=BUILD_DIR, rid=None, commit=None):
     """Build (or reuse) the archive; return (release id, archive path)."""
     source = Path(source)
-    rid = rid or release_id(source, arch, python)
+    commit = commit or source_commit(source)
+    rid = rid or release_id(source, arch, python, commit)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     dest = out / f"milesahead-{rid}.tar.gz"
     if not dest.is_file():
         vendor = build_vendor(source / "requirements.txt", arch, python)
-        write_archive(dest, source, vendor, rid)
+        write_archive(dest, source, vendor, rid, commit, f"{normalize_arch(arch)} {python}")
     return rid, dest
+
+
+def read_archive(path):
+    """(release id, commit, target) of an archive built here, e.g. by CI's build job."""
+    try:
+        with tarfile.open(path) as tar:
+            top = tar.next()
+            rid = top.name.split("/")[0] if top else ""
+
+            def read(name):
+                member = tar.extractfile(f"{rid}/{name}")
+                return member.read().decode().strip()
+
+            return rid, read("COMMIT"), read("TARGET")
+    except (OSError, tarfile.TarError, KeyError) as e:
+        raise ReleaseError(f"{path}: not a release archive ({e})") from None
 
 
 def sha256(path):
@@ -206,7 +250,7 @@ def main(argv=None):
         rid, path = build(args.arch, args.python, args.source, args.out, args.release)
     except ReleaseError as e:
         sys.exit(f"release: {e}")
-    print(f"{rid} {path} sha256={sha256(path)}")
+    print(f"{rid} {path} sha256={sha256(path)} commit={source_commit(args.source)}")
 
 
 if __name__ == "__main__":

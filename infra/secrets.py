@@ -8,11 +8,11 @@ Required, because the site is broken without them:
                        set: the bucket Litestream streams the database to (a half-set
                        bucket is refused rather than silently not replicating)
 Optional: UNSPLASH_KEY, PEXELS_KEY, PIXABAY_KEY (a source without a key is skipped),
-SESSION_SECRET (default: derived from ADMIN_PASSWORD_HASH, so a new password also
-ends every session).
+SESSION_SECRET (default: none in config.yaml, so the app generates
+<data>/session_secret once, as `make run` does: deleting that file and restarting logs
+everyone out, on the server as on a laptop).
 """
 
-import hashlib
 import re
 
 REQUIRED = ("ADMIN_PASSWORD_HASH", "NVIDIA_API_KEY")
@@ -78,11 +78,7 @@ def check(environ, alloy_enabled=True, replica_enabled=False):
 def values(environ):
     """The secrets as template variables (every name present, optional ones may be '')."""
     names = REQUIRED + OPTIONAL + GRAFANA + REPLICA
-    out = {name: environ.get(name, "") for name in names}
-    if not out["SESSION_SECRET"] and out["ADMIN_PASSWORD_HASH"]:
-        seed = "milesahead-session:" + out["ADMIN_PASSWORD_HASH"]
-        out["SESSION_SECRET"] = hashlib.sha256(seed.encode()).hexdigest()
-    return out
+    return {name: environ.get(name, "") for name in names}
 
 
 def mask(text, environ):

@@ -11,6 +11,7 @@ qemu-utils
 mmdebstrap
 openssh-client
 dpkg-dev
+iptables
 chromium
 caddy
 wrk

@@ -127,11 +127,20 @@ def scraped(tmp_path_factory):
             first = drafts["articles"][0]["id"]
             approved = requests.post(f"{site}/api/admin/articles/{first}/approve", headers=bearer, json={}, timeout=30)
             assert approved.status_code == 200, approved.text
+            # As on the host: bin/backup.sh (and replica.py, which finds no replica) beside the
+            # release (current/), reading the database and backup dir from the app's config.
+            host = tmp / "host"
+            (host / "bin").mkdir(parents=True)
+            for script in ("backup.sh", "replica.py"):
+                shutil.copy2(os.path.join(ROOT, "infra", "files", script), host / "bin" / script)
+            (host / "current").symlink_to(ROOT)
             backup_env = dict(
-                os.environ, MILESAHEAD_DB=config["database"]["path"], MILESAHEAD_BACKUPS=str(tmp / "backups")
+                os.environ,
+                MILESAHEAD_CONFIG=str(config_path),
+                PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
             )
             subprocess.run(
-                ["sh", os.path.join(ROOT, "infra", "files", "backup.sh"), "daily"],
+                ["sh", str(host / "bin" / "backup.sh"), "daily"],
                 env=backup_env,
                 check=True,
                 capture_output=True,

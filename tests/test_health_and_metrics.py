@@ -14,6 +14,7 @@ def test_healthz_reports_release_schema_and_cards(client, seeded, monkeypatch):
     assert data == {
         "status": "ok",
         "release": "dev",
+        "commit": "unknown",
         "schema_version": store.SCHEMA_VERSION,
         "cards": len(store.load_seed_cards()),
     }
@@ -26,6 +27,13 @@ def test_release_comes_from_env_then_release_file(config, monkeypatch, tmp_path)
     monkeypatch.setattr(milesahead, "HERE", str(tmp_path))
     (tmp_path / "RELEASE").write_text("from-file\n")
     assert milesahead.release_id() == "from-file"
+
+
+def test_commit_comes_from_the_commit_file_the_toolkit_writes(config, monkeypatch, tmp_path):
+    monkeypatch.setattr(milesahead, "HERE", str(tmp_path))
+    assert milesahead.commit_id() == "unknown"
+    (tmp_path / "COMMIT").write_text("0123abcd-dirty\n")
+    assert milesahead.commit_id() == "0123abcd-dirty"
 
 
 def test_healthz_is_503_with_reason_when_database_is_unusable(config, client):

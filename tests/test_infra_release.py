@@ -1,6 +1,7 @@
 """The release archive: deterministic bytes, content-addressed ids, only what the server needs."""
 
 import hashlib
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -33,6 +34,7 @@ def test_the_archive_holds_the_app_release_file_and_vendor_only(fresh_build_dir)
         members = tar.getmembers()
         names = [m.name for m in members]
         assert tar.extractfile(f"{rid}/RELEASE").read() == f"{rid}\n".encode()
+        assert tar.extractfile(f"{rid}/COMMIT").read() == f"{release.source_commit(ROOT)}\n".encode()
     assert names == sorted(names)
     assert all(name.startswith(f"{rid}/") for name in names)
     assert {f"{rid}/app.py", f"{rid}/requirements.txt"} <= set(names)
@@ -54,6 +56,34 @@ def test_the_release_id_follows_code_and_target(tmp_path):
     assert release.release_id(source, "aarch64", "3.11") != first
     (source / "app.py").write_text("print('v2')\n")
     assert release.release_id(source, "aarch64", "3.12") != first
+
+
+def git(source, *args):
+    subprocess.run(["git", "-C", str(source), *args], check=True, capture_output=True)
+
+
+def test_the_release_records_its_commit_and_whether_the_tree_was_dirty(tmp_path):
+    source = tmp_path / "src"
+    source.mkdir()
+    assert release.source_commit(source) == "unknown"  # not a checkout
+    (source / "app.py").write_text("print('v1')\n")
+    (source / "notes.txt").write_text("not part of a release\n")
+    git(source, "init", "-q")
+    git(source, "add", "app.py")
+    git(source, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "v1")
+    head = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True)
+    commit = head.stdout.strip()
+    assert release.source_commit(source) == commit  # notes.txt does not ship: still clean
+    (source / "scratch.py").write_text("x = 1\n")  # untracked, but it would ship
+    assert release.source_commit(source) == f"{commit}-dirty"
+    assert release.dirty_files(source) == ["scratch.py"]
+    (source / "scratch.py").unlink()
+    (source / "app.py").write_text("print('edited')\n")
+    assert release.dirty_files(source) == ["app.py"]
+    # The same files from another commit are another release.
+    assert release.release_id(source, "x86_64", "3.12", "a" * 40) != release.release_id(
+        source, "x86_64", "3.12", "b" * 40
+    )
 
 
 def test_pip_is_asked_for_the_targets_wheels_only():

@@ -73,6 +73,21 @@ def test_deploy_workflow_has_full_setup_and_every_secret():
     assert "make setup" in text and "make deploy" in text
 
 
+def test_deploy_runs_on_push_to_main_and_ships_the_build_jobs_archive():
+    flow = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy.yml").read_text())
+    assert flow[True]["push"]["branches"] == ["main"]
+    build, deploy = flow["jobs"]["build"], flow["jobs"]["deploy"]
+    uploaded = [step for step in build["steps"] if step.get("uses", "").startswith("actions/upload-artifact")]
+    downloaded = [step for step in deploy["steps"] if step.get("uses", "").startswith("actions/download-artifact")]
+    assert uploaded and downloaded and downloaded[0]["with"]["name"] == uploaded[0]["with"]["name"]
+    assert deploy["needs"] == "build"
+    # The deploy step ships that archive rather than building again.
+    (step,) = [step for step in deploy["steps"] if "make deploy" in step.get("run", "")]
+    assert 'ARCHIVE="$(ls .build/milesahead-*.tar.gz)"' in step["run"]
+    (setup,) = [step for step in deploy["steps"] if "make setup" in step.get("run", "")]
+    assert setup["if"] == "${{ inputs.full_setup }}"
+
+
 def test_ci_workflow_runs_lint_and_the_full_test_target():
     text = (ROOT / ".github" / "workflows" / "ci.yml").read_text()
     assert "make lint" in text and "make test" in text

@@ -142,9 +142,12 @@ def test_x86_64_release_for_this_machine(x86_64, host_python):
 
 def test_same_code_different_target_is_a_different_release(arm64, x86_64):
     assert arm64.rid != x86_64.rid
-    app_files = [n for n in arm64.files if not n.startswith("vendor/") and n != "RELEASE"]
-    assert app_files == [n for n in x86_64.files if not n.startswith("vendor/") and n != "RELEASE"]
+    per_target = ("RELEASE", "TARGET")  # its id, and what it was built for
+    app_files = [n for n in arm64.files if not n.startswith("vendor/") and n not in per_target]
+    assert app_files == [n for n in x86_64.files if not n.startswith("vendor/") and n not in per_target]
     assert all(arm64.files[n] == x86_64.files[n] for n in app_files)
+    assert arm64.files["TARGET"].decode().split()[0] == "aarch64"
+    assert x86_64.files["TARGET"].decode().split()[0] == "x86_64"
 
 
 def test_unpacked_x86_64_release_runs_with_system_python_and_vendor_only(x86_64, host_python, tmp_path):

@@ -7,6 +7,7 @@ app's own connection settings, and the host's bin/replica.py run as cron runs it
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -301,10 +302,20 @@ def test_the_backup_script_fails_when_the_replica_is_stale(tmp_path, replicating
     replicating.stop()  # Litestream down: the site writes on, nothing ships
     time.sleep(12)  # past the slack a shipped write may have (replica.py SHIP_SLACK)
     write(replicating.db, range(5, 10))
+    # The host's layout: bin/ beside the release (current/) whose config loader reads config.yaml.
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "replica.py").symlink_to(REPLICA_PY)
-    env = replicating.replica_env(tmp_path) | {"REPLICA_MAX_LAG_MINUTES": "0.1"}
-    result = subprocess.run(["sh", str(BACKUP_SH), "daily"], env=env, capture_output=True, text=True, timeout=300)
+    shutil.copy2(BACKUP_SH, tmp_path / "bin" / "backup.sh")
+    (tmp_path / "current").symlink_to(ROOT)
+    (tmp_path / "config.yaml").write_text(
+        f"database:\n  path: {replicating.db}\nbackup:\n  dir: {tmp_path / 'backups'}\n", encoding="utf-8"
+    )
+    env = replicating.replica_env(tmp_path) | {
+        "REPLICA_MAX_LAG_MINUTES": "0.1",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",  # python3 with the release's dependencies
+    }
+    backup_sh = tmp_path / "bin" / "backup.sh"
+    result = subprocess.run(["sh", str(backup_sh), "daily"], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 3, result.stderr
     assert "replica: FAILED: stale: the replica is" in result.stderr
     assert "writes: 5 rows in the restored copy, 10 live" in result.stderr
@@ -323,9 +334,14 @@ def test_without_a_replica_the_checks_say_so_and_pass(tmp_path):
 
 def test_the_apps_metrics_show_the_last_replica_check(config, tmp_path):
     client = webtest.TestApp(milesahead.create_app(config))
-    never = client.get("/metrics").text
-    assert "milesahead_replica_last_success_timestamp_seconds" not in never  # no replica: no alert
+    never = client.get("/metrics").text  # replication off, or not checked yet: nothing to alert on
+    assert "milesahead_replica_last_success_timestamp_seconds" not in never
     assert "milesahead_replica_check_ok" not in never
+    failed = {"verified_at": 1796120000.0, "ok": False, "last_ok_at": None, "lag_seconds": None}
+    (Path(config["database"]["path"]).parent / "replica-verified.json").write_text(json.dumps(failed))
+    first_failed = client.get("/metrics").text  # the first check failed: 0, so the alert fires
+    assert "milesahead_replica_last_success_timestamp_seconds 0.0" in first_failed
+    assert "milesahead_replica_check_ok 0.0" in first_failed
     result = {"verified_at": 1796120000.0, "ok": True, "last_ok_at": 1796120000.0, "lag_seconds": 0.0}
     (Path(config["database"]["path"]).parent / "replica-verified.json").write_text(json.dumps(result))
     checked = client.get("/metrics").text

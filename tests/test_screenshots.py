@@ -336,12 +336,12 @@ class Visit:
     def settle(self):
         """Bring lazy images into view and wait until every image has loaded (or failed)."""
         self.page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
-        # Polled from here: wait_for_function compiles its predicate in the page, which the
-        # reader pages' CSP (script-src 'none') refuses whenever it has to poll.
-        deadline = time.monotonic() + 10
+        # Polled from here, not with wait_for_function: its in-page polling evals the
+        # predicate, which the site's CSP (script-src 'none') refuses while images still load.
+        deadline = time.monotonic() + 30
         while not self.page.evaluate("Array.from(document.images).every(img => img.complete)"):
-            assert time.monotonic() < deadline, f"{self.page.url}: images still loading after 10 s"
-            time.sleep(0.05)
+            assert time.monotonic() < deadline, f"images still loading after 30 s: {self.page.url}"
+            self.page.wait_for_timeout(100)
         self.page.evaluate("window.scrollTo(0, 0)")
 
     def close(self):

@@ -66,6 +66,7 @@ def test_app_py_serve_migrates_and_answers_health(tmp_path):
             assert reply.json() == {
                 "status": "ok",
                 "release": "smoke-1",
+                "commit": "unknown",  # a checkout, not a release: no COMMIT file
                 "schema_version": store.SCHEMA_VERSION,
                 "cards": len(store.load_seed_cards()),
             }

@@ -1,8 +1,8 @@
-"""Build the release for each host's CPU and python3, ship it, switch, gate, roll back."""
+"""Build the release for each host's CPU and python3 (or take `release_archive`), ship it, switch, gate, roll back."""
 
 from pyinfra import host
 
 from infra import release
 from infra.tasks.release import deploy_release
 
-deploy_release(source=host.data.get("release_source") or release.ROOT)
+deploy_release(source=host.data.get("release_source") or release.ROOT, archive=host.data.get("release_archive"))

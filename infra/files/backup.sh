@@ -8,17 +8,20 @@
 # place only when complete. Old copies are rotated. Any failure exits non-zero and
 # leaves a line in the journal (tag milesahead-backup).
 #
+# Where the database is, where the copies go and how many are kept come from the app's
+# config (database.path, backup.dir, backup.keep_daily, backup.keep_weekly), read by the
+# running release's own config loader: setup renders that file from group data, so
+# nothing else holds these settings. KEEP_OTHER (default 5) is how many pre-deploy and
+# manual copies are kept.
+#
 # The daily and manual runs also verify the Litestream replica when replication is
 # set up (bin/replica.py verify: restore its latest copy to a temp file,
 # integrity_check, row counts): a broken or stale replica (REPLICA_MAX_LAG_MINUTES,
 # default 15) fails the run after the local copy is safely in place.
 set -eu
 
-ROOT=${MILESAHEAD_ROOT:-/opt/milesahead}
-DB=${MILESAHEAD_DB:-$ROOT/data/milesahead.db}
-DIR=${MILESAHEAD_BACKUPS:-$ROOT/backups}
-KEEP_DAILY=${KEEP_DAILY:-7}
-KEEP_WEEKLY=${KEEP_WEEKLY:-4}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)  # this script lives in <app_root>/bin
+CONFIG=${MILESAHEAD_CONFIG:-$ROOT/config.yaml}
 KEEP_OTHER=${KEEP_OTHER:-5}
 KIND=${1:-daily}
 
@@ -27,6 +30,17 @@ say() {
     logger -t milesahead-backup -- "$*" 2>/dev/null || true
 }
 trap 'status=$?; [ $status -eq 0 ] || say "FAILED ($KIND, exit $status)"' EXIT
+
+settings=$(cd / && PYTHONPATH="$ROOT/current/vendor:$ROOT/current" python3 - "$CONFIG" <<'PY'
+import shlex, sys
+import config
+c = config.load_config(sys.argv[1])
+for name, value in (("DB", c["database"]["path"]), ("DIR", c["backup"]["dir"]),
+                    ("KEEP_DAILY", c["backup"]["keep_daily"]), ("KEEP_WEEKLY", c["backup"]["keep_weekly"])):
+    print(f"{name}={shlex.quote(str(value))}")
+PY
+) || { say "cannot read $CONFIG (is a release deployed?)"; exit 1; }
+eval "$settings"
 
 [ -f "$DB" ] || { say "no database at $DB"; exit 1; }
 mkdir -p "$DIR/$KIND"
@@ -76,7 +90,7 @@ case $KIND in
         # (a checkout, a test) without it has no replica to check.
         if [ ! -f "$ROOT/bin/replica.py" ]; then
             say "replica check skipped: no $ROOT/bin/replica.py"
-        elif ! python3 "$ROOT/bin/replica.py" verify >&2; then
+        elif ! MILESAHEAD_ROOT="$ROOT" MILESAHEAD_DB="$DB" python3 "$ROOT/bin/replica.py" verify >&2; then
             say "replica check FAILED (the local copy $final is fine)"
             echo "$final"
             exit 3

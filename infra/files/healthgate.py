@@ -3,6 +3,7 @@
 
     healthgate.py --port 8080 --release ID [--timeout 60]
     healthgate.py --port 8080 --once          print /healthz and exit 0 if ok
+    healthgate.py --port 8080 --once --brief  the same in a few words (for `status`)
 
 Exit 0 when healthy, 1 with the last answer on stderr when not. Standard library only:
 it runs on the server with the system python3.
@@ -32,17 +33,29 @@ def probe(port):
     return data.get("status") == "ok", data.get("release"), text.strip()
 
 
+def brief(ok, text):
+    """'ok (schema 7, 41 cards)' or 'NOT OK: <reason>'."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = {}
+    if ok:
+        return f"ok (schema {data.get('schema_version')}, {data.get('cards')} cards)"
+    return f"NOT OK: {data.get('reason') or text[:200]}"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--release", help="the release id /healthz must report")
     parser.add_argument("--timeout", type=float, default=60)
     parser.add_argument("--once", action="store_true", help="probe once and print the answer")
+    parser.add_argument("--brief", action="store_true", help="with --once: a few words, not the JSON")
     args = parser.parse_args(argv)
 
     if args.once:
         ok, _release, text = probe(args.port)
-        print(text)
+        print(brief(ok, text) if args.brief else text)
         return 0 if ok else 1
 
     deadline = time.monotonic() + args.timeout

@@ -11,6 +11,9 @@ app_name = "milesahead"
 app_user = "milesahead"
 app_root = "/opt/milesahead"
 app_port = 8080
+# The database is <app_root>/data/<db_name> (infra/settings.py db_path): config.yaml,
+# backups, restores, deploy snapshots and status all take it from there.
+db_name = "milesahead.db"
 
 # Site address as Caddy reads it: the domain in production (automatic HTTPS),
 # ":80" for a plain-HTTP host such as the test VM.
@@ -25,6 +28,21 @@ health_timeout = 60
 # that directory's own TLS when it is private (a test CA such as pebble).
 acme_ca = ""
 acme_ca_root = ""
+
+# A fresh host upgrades itself after its first boot (unattended-upgrades, apt-daily:
+# about 18 minutes on an OCI instance); setup waits this long for apt, then fails.
+apt_lock_timeout = 1800
+
+# The host firewall (iptables, as OCI's image has it: rules.v4 loaded by
+# netfilter-persistent): setup lets readers in on these ports and nothing else.
+# False: leave the firewall alone (ufw, firewalld or none: open the ports yourself).
+firewall = True
+firewall_ports = ["80/tcp", "443/tcp", "443/udp"]
+# After setup and every deploy the toolkit asks for <public_url>/healthz from this
+# machine, proving readers outside the host get in (the cloud's firewall included).
+# Empty: site_base_url, else https://<domain>, else http://<host> for SITE_ADDRESS=:80.
+public_url = ""
+public_check = True
 
 # caddy_mode "distro": Debian/Ubuntu's caddy package, /etc/caddy/Caddyfile importing
 # caddy_sites_dir. "shared": only drop the site into caddy_sites_dir of a Caddy run by

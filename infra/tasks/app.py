@@ -8,19 +8,8 @@ from pyinfra.facts.files import Link
 from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
-from infra import secrets
+from infra import secrets, settings
 from infra.tasks import TEMPLATES, caddy
-
-
-def base_url(d):
-    if d.site_base_url:
-        return d.site_base_url
-    address = d.site_address
-    if address.startswith(("http://", "https://")):
-        return address.rstrip("/")
-    if address.startswith(":"):
-        return f"http://{host.name}{'' if address == ':80' else address}"
-    return f"https://{address}"
 
 
 @deploy("App config and service")
@@ -36,9 +25,10 @@ def config_and_service():
         group=d.app_user,
         mode="0640",
         s=secrets.values(os.environ),
-        base_url=base_url(d),
+        base_url=settings.base_url(d, host.name),
         app_user=d.app_user,
         app_root=d.app_root,
+        db_path=settings.db_path(d),
         app_port=d.app_port,
         app_listen=caddy.app_listen(d),
         # A shared Caddy connects from its container's address, which Docker picks.

@@ -16,8 +16,6 @@ def cron_job():
         dest="/etc/cron.d/milesahead",
         mode="0644",
         backup_cron=d.backup_cron,
-        backup_keep_daily=d.backup_keep_daily,
-        backup_keep_weekly=d.backup_keep_weekly,
         replica_max_lag_minutes=d.replica_max_lag_minutes,
         app_user=d.app_user,
         app_root=d.app_root,

@@ -17,14 +17,16 @@ import getpass
 import os
 import shlex
 import socket
+from pathlib import Path
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.facts.files import Directory, File
 from pyinfra.facts.server import Arch, Command
-from pyinfra.operations import files, server
+from pyinfra.operations import files, python, server
 
 from infra import release as builder
+from infra import settings
 
 PYTHON_VERSION = "python3 -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])'"
 STALE_AFTER_MINUTES = 30
@@ -52,6 +54,7 @@ def lock_command(root, who, action):
         f' echo {q(who)} {q(action)} "$(date -u +%FT%TZ)" > {lock}/owner;'
         f" readlink {root}/current > {lock}/current || true;"
         f" readlink {root}/previous > {lock}/previous || true;"
+        f' echo "running: $(basename "$(cat {lock}/current)")";'
         " else"
         f" age=$(( ($(date +%s) - $(stat -c %Y {lock})) / 60 ));"
         f' echo "deploy lock held by: $(cat {lock}/owner 2>/dev/null) ($age min ago)" >&2;'
@@ -113,24 +116,42 @@ def prune_command(root, keep):
 
 
 def take_lock(action):
-    server.shell(name="Take the deploy lock", commands=[lock_command(host.data.app_root, owner(), action)])
+    """Returns the operation: its output names the release running before (`running: ID`)."""
+    return server.shell(name="Take the deploy lock", commands=[lock_command(host.data.app_root, owner(), action)])
 
 
-def release_lock(**kwargs):
-    server.shell(
-        name="Release the deploy lock",
-        commands=[f"rm -rf {host.data.app_root}/deploy.lock"],
-        **kwargs,
-    )
+def running_before(lock_op):
+    """The release id the lock recorded as running when it was taken ('' for none)."""
+    for line in lock_op.stdout_lines:
+        if line.startswith("running:"):
+            return line.split(":", 1)[1].strip()
+    return ""
 
 
-def log(message, **kwargs):
+def release_lock(name="Release the deploy lock", **kwargs):
+    server.shell(name=name, commands=[f"rm -rf {host.data.app_root}/deploy.lock"], **kwargs)
+
+
+def log(message, name="Append to deploy.log", **kwargs):
     d = host.data
     server.shell(
-        name="Append to deploy.log",
+        name=name,
         commands=[f'echo "$(date -u +%FT%TZ)" {q(owner())} "{message}" >> {d.app_root}/deploy.log'],
         **kwargs,
     )
+
+
+def report(message, **kwargs):
+    """Say one line of the run's summary at run time (`message` may be a function).
+
+    The toolkit's CLI prints these lines ("» ...") and hides pyinfra's step by step output.
+    """
+
+    def say():
+        text = message() if callable(message) else message
+        logger.info(f"{host.print_prefix}» {text}")
+
+    python.call(name="Summary", function=say, **kwargs)
 
 
 def swap_to(target, name, **kwargs):
@@ -199,24 +220,35 @@ def require_setup():
 # --- deploy ------------------------------------------------------------------
 
 
-def build_for_host(source):
-    """Build (or reuse) the release for this host's CPU and python3."""
-    arch = host.get_fact(Arch)
+def build_for_host(source, archive=None):
+    """Build (or reuse) the release for this host's CPU and python3; or check that a
+    given archive (CI's build job's) was built for them. Returns (id, commit, archive)."""
+    arch = builder.normalize_arch(host.get_fact(Arch))
     python = host.get_fact(Command, PYTHON_VERSION).strip()
-    rid, archive = builder.build(arch, python, source=source)
-    host.noop(f"release {rid} built for {arch} python {python}: {archive.name}")
-    return rid, archive
+    if archive:
+        rid, commit, target = builder.read_archive(archive)
+        if target != f"{arch} {python}":
+            raise RuntimeError(
+                f"{host.name}: {archive} was built for {target or 'an unknown target'}, this host is"
+                f" {arch} python {python}: build for it (python -m infra.release --arch {arch} --python {python})"
+            )
+        return rid, commit, Path(archive)
+    commit = builder.source_commit(source)
+    rid, path = builder.build(arch, python, source=source, commit=commit)
+    host.noop(f"release {rid} built for {arch} python {python}: {path.name}")
+    return rid, commit, path
 
 
 @deploy("Deploy a release")
-def deploy_release(source=builder.ROOT):
+def deploy_release(source=builder.ROOT, archive=None):
     d = host.data
     require_setup()
-    rid, archive = build_for_host(source)
+    rid, commit, archive = build_for_host(source, archive)
     rel = f"{d.app_root}/releases/{rid}"
     lock = f"{d.app_root}/deploy.lock"
+    short = commit[:12] + ("-dirty" if commit.endswith("-dirty") else "")
 
-    take_lock(f"deploy {rid}")
+    locked = take_lock(f"deploy {rid}")
     # Each step runs only while every step before it succeeded; a failure falls
     # through to one of the two failure paths below, which release the lock.
     steps = []
@@ -235,7 +267,7 @@ def deploy_release(source=builder.ROOT):
         server.shell,
         name="Snapshot the database before migrating",
         commands=[
-            f"if [ -f {d.app_root}/data/milesahead.db ];"
+            f"if [ -f {settings.db_path(d)} ];"
             f" then KEEP_OTHER={d.backup_keep_predeploy} {d.app_root}/bin/backup.sh pre-deploy;"
             " else echo 'no database yet: nothing to snapshot'; fi"
         ],
@@ -254,8 +286,16 @@ def deploy_release(source=builder.ROOT):
         return not all_ok() and switched.did_change()
 
     # Failed before the switch: the running release was never touched.
-    log(f"deploy {rid} FAILED before switching; current release untouched", _if=failed_before_switch)
-    release_lock(_if=failed_before_switch)
+    log(
+        f"deploy {rid} (commit {short}) FAILED before switching; current release untouched",
+        name="Log the failure",
+        _if=failed_before_switch,
+    )
+    release_lock(name="Release the deploy lock (failed)", _if=failed_before_switch)
+    report(
+        lambda: f"deploy of {rid} FAILED before the switch: {running_before(locked) or 'nothing'} still runs",
+        _if=failed_before_switch,
+    )
     fail_with_journal(f"release {rid} failed before the switch", _if=failed_before_switch)
 
     # Unhealthy after the switch: put both links back, restart, prove the old one works.
@@ -270,13 +310,25 @@ def deploy_release(source=builder.ROOT):
         name="If unhealthy, roll back: the previous release is healthy",
         _if=rolled_back,
     )
-    log(f"deploy {rid} FAILED health gate, rolled back", _if=rolled_back)
-    release_lock(_if=rolled_back)
+    log(f"deploy {rid} (commit {short}) FAILED health gate, rolled back", name="Log the rollback", _if=rolled_back)
+    release_lock(name="Release the deploy lock (rolled back)", _if=rolled_back)
+    report(
+        lambda: f"deploy of {rid} FAILED its health gate: rolled back, {running_before(locked)} runs again",
+        _if=rolled_back,
+    )
     fail_with_journal(f"release {rid} was unhealthy and has been rolled back", _if=rolled_back)
 
-    log(f"deploy {rid} ok")
+    log(f"deploy {rid} (commit {short}) ok")
     prune_releases(d.keep_releases)
     release_lock()
+
+    def deployed():
+        before = running_before(locked)
+        if before == rid:
+            return f"release {rid} (commit {short}) was already running: nothing switched"
+        return f"deployed {rid} (commit {short}), was {before or 'nothing'}"
+
+    report(deployed)
 
 
 def prune_releases(keep):
@@ -294,13 +346,13 @@ def rollback(target=None):
     if target and not host.get_fact(Directory, path=f"{d.app_root}/releases/{target}"):
         raise RuntimeError(f"{host.name}: no release {target} in {d.app_root}/releases")
     word = q(target) if target else f'$(basename "$(readlink {d.app_root}/previous)")'
-    take_lock(f"rollback {target or 'previous'}")
+    locked = take_lock(f"rollback {target or 'previous'}")
     # Resolve the target now: swapping changes what "previous" means.
-    server.shell(
+    found = server.shell(
         name="Find the release to roll back to",
         commands=[
             f'cd {d.app_root} && t={word}; if [ -n "$t" ] && [ -d "releases/$t" ];'
-            ' then echo "$t" > deploy.lock/target;'
+            ' then echo "$t" > deploy.lock/target; echo "target: $t";'
             " else echo 'no release to roll back to' >&2; rm -rf deploy.lock; exit 1; fi"
         ],
     )
@@ -309,8 +361,19 @@ def rollback(target=None):
     restart()
     ok = gate(target_word, name="Health gate: /healthz reports the rollback target", _ignore_errors=True)
     log(f"rollback to {target_word} ok", _if=ok.did_succeed)
-    log(f"rollback to {target_word} FAILED health gate", _if=ok.did_error)
+    log(f"rollback to {target_word} FAILED health gate", name="Log the failure", _if=ok.did_error)
     release_lock()
+
+    def target_id():
+        return "".join(line[len("target: ") :] for line in found.stdout_lines if line.startswith("target: "))
+
+    report(
+        lambda: f"rolled back: left {running_before(locked) or 'nothing'}, now runs {target_id()}", _if=ok.did_succeed
+    )
+    report(
+        lambda: f"rollback to {target_id()} FAILED its health gate: it is current but not healthy",
+        _if=ok.did_error,
+    )
     fail_with_journal("the rollback target is not healthy", _if=ok.did_error)
 
 
@@ -337,7 +400,7 @@ def restore(backup, start_app=True):
     d = host.data
     require_setup()
     backups = f"{d.app_root}/backups"
-    tmp = f"{d.app_root}/data/milesahead.db.restore"
+    tmp = f"{settings.db_path(d)}.restore"
     take_lock(f"restore {os.path.basename(backup)}")
     if os.path.isfile(backup):
         remote = f"{backups}/restore/{os.path.basename(backup)}"
@@ -359,23 +422,23 @@ def restore_from_replica(at=None, start_app=True):
     require_setup()
     if not host.get_fact(File, path=f"{d.app_root}/litestream.yml"):
         raise RuntimeError(f"{host.name}: no replica configured: run `setup` with the REPLICA_* variables first")
-    tmp = f"{d.app_root}/data/milesahead.db.restore"
+    tmp = f"{settings.db_path(d)}.restore"
     label = "restore from the replica" + (f" at {at}" if at else "")
     take_lock(label)
     point = f" -timestamp {q(at)}" if at else ""
     # As the app user, who may read litestream.yml; -o refuses to overwrite.
     fetch = (
         f"rm -f {tmp} {tmp}-wal {tmp}-shm && sudo -u {d.app_user}"
-        f" {litestream_args('restore')}{point} -o {tmp} {d.app_root}/data/milesahead.db"
+        f" {litestream_args('restore')}{point} -o {tmp} {settings.db_path(d)}"
     )
     replace_database(fetch, label, start_app=start_app)
 
 
 def replace_database(fetch, label, start_app=True):
-    """`fetch` writes data/milesahead.db.restore; check it, swap it in, restart, gate."""
+    """`fetch` writes <database>.restore; check it, swap it in, restart, gate."""
     d = host.data
     backups = f"{d.app_root}/backups"
-    db = f"{d.app_root}/data/milesahead.db"
+    db = settings.db_path(d)
     lock = f"{d.app_root}/deploy.lock"
     tmp = f"{db}.restore"
     # Check the copy while the site still runs: a bad file never stops the service.
@@ -391,12 +454,9 @@ def replace_database(fetch, label, start_app=True):
     # After the app: on stop Litestream ships the last writes, so the replica keeps them.
     server.shell(name="Stop Litestream", commands=[f"systemctl stop {LITESTREAM_UNIT} 2>/dev/null || true"])
     server.shell(
-        name="Keep a copy of the current database",
-        commands=[
-            f"mkdir -p {backups}/pre-restore && ts=$(date -u +%Y%m%dT%H%M%SZ)"
-            f" && for f in {db} {db}-wal {db}-shm; do"
-            f" [ ! -f $f ] || cp -a $f {backups}/pre-restore/$(basename $f).$ts; done"
-        ],
+        name="Keep the replaced database (backups/pre-restore/, compressed)",
+        commands=[pre_restore_command(db, f"{backups}/pre-restore", d.backup_keep_predeploy)],
+        _sudo_user=d.app_user,
     )
     server.shell(
         name="Put the restored database in place",
@@ -409,7 +469,7 @@ def replace_database(fetch, label, start_app=True):
     server.shell(
         name="Reset Litestream's local state and start it",
         commands=[
-            f"rm -rf {d.app_root}/data/.milesahead.db-litestream"
+            f"rm -rf {d.app_root}/data/.{d.db_name}-litestream"
             f" && if systemctl is-enabled --quiet {LITESTREAM_UNIT} 2>/dev/null;"
             f" then systemctl start {LITESTREAM_UNIT}; fi"
         ],
@@ -428,6 +488,19 @@ def replace_database(fetch, label, start_app=True):
     log(f"{label} FAILED health gate", _if=ok.did_error)
     release_lock()
     fail_with_journal("the site is not healthy after the restore", _if=ok.did_error)
+
+
+def pre_restore_command(db, dest, keep):
+    """gzip the database (and its -wal/-shm: the service is stopped) into dest, by time;
+    keep the newest `keep` sets. The copy is as it is: a corrupt database is kept too."""
+    name = os.path.basename(db)
+    return (
+        f"umask 0027 && mkdir -p {dest} && cd {dest} && ts=$(date -u +%Y%m%dT%H%M%SZ)"
+        f" && for f in {db} {db}-wal {db}-shm; do [ ! -f $f ] || {{ b=$(basename $f);"
+        " gzip -n -c $f > .$b.$ts.gz.tmp && mv .$b.$ts.gz.tmp $b.$ts.gz; }; done"
+        f" && ls -1 | grep -E '^{name}(-wal|-shm)?[.][0-9]{{8}}T[0-9]{{6}}Z[.]gz$' | grep -oE '[0-9]{{8}}T[0-9]{{6}}Z'"
+        f" | sort -u -r | tail -n +{keep + 1} | while read -r t; do rm -f -- *.$t.gz; done"
+    )
 
 
 INTEGRITY = (

@@ -15,7 +15,7 @@ from pyinfra.facts.server import Arch
 from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
-from infra import release, secrets
+from infra import release, secrets, settings
 from infra.tasks import TEMPLATES
 
 UNIT = "milesahead-litestream.service"
@@ -45,7 +45,7 @@ def litestream():
         group=d.app_user,
         mode="0640",
         s=secrets.values(os.environ),
-        db=f"{d.app_root}/data/milesahead.db",
+        db=settings.db_path(d),
         app_user=d.app_user,
         sync_interval=d.replica_sync_interval,
         snapshot_interval=d.replica_snapshot_interval,

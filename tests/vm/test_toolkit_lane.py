@@ -1,7 +1,9 @@
 """The toolkit against a real server: every operator command, in order, on one VM.
 
-The steps share one guest and run top to bottom (pytest keeps file order): dry run,
-setup, setup again (no changes), deploy (and an article approved at the desk), a second
+The guest is shaped like a fresh OCI instance (README: A host shaped like OCI's): its
+firewall rejects everything but SSH, and unattended-upgrades holds the dpkg lock when
+setup starts. The steps share one guest and run top to bottom (pytest keeps file order):
+dry run, setup (waiting for apt, opening the reader ports), setup again (no changes), deploy (and an article approved at the desk), a second
 and a third release and a broken release that must roll back by itself, all three under
 a steady load of reader GETs through Caddy that must never fail, then rollback, the cron
 backup while the database is written, restore, and a reboot. A step whose predecessor
@@ -11,6 +13,7 @@ Grafana Alloy is installed from a stand-in package (alloy_standin.py): the insta
 path is real, the real Alloy binary is not run here.
 """
 
+import gzip
 import http.cookiejar
 import json
 import os
@@ -18,6 +21,8 @@ import re
 import secrets as pysecrets
 import shlex
 import shutil
+import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -33,13 +38,15 @@ from load import Load
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+import store  # noqa: E402
 from infra import release  # noqa: E402
+
+# The release seeds every card in the data; the count is the data's, never a constant.
+SEED_CARDS = len(store.load_seed_cards())
 
 pytestmark = pytest.mark.vm
 
 APP = "/opt/milesahead"
-# The release seeds every card in the data; the count is the data's, never a constant.
-SEED_CARDS = len(json.loads((ROOT / "seed-cards" / "cards.json").read_text(encoding="utf-8"))["cards"])
 PUBLIC = f"{APP}/data/public"
 PASSWORD = "vm-lane-password"
 TOKEN = pysecrets.token_hex(6)
@@ -106,6 +113,8 @@ class Lane:
         # Host keys are new on every boot of the throw-away guest.
         self.env |= {"OCI_SSH_KNOWN_HOSTS": "/dev/null", "OCI_SSH_STRICT": "no", "SITE_ADDRESS": ":80"}
         self.data = [f"alloy_apt_repo={alloy_repo.apt_line}", "alloy_apt_key_url=", "health_timeout=45"]
+        # Readers reach guest port 80 through QEMU's forward: the public address from here.
+        self.data.append(f"public_url=http://127.0.0.1:{vm.http_port}")
         # The emulated guest starts the app many times slower than a real server (over
         # 10 s on a busy host, measured): Caddy holds a request as long as the gate waits.
         self.data.append(f"caddy_lb_try_duration={EDITOR_HELD_UP_TO}s")
@@ -114,15 +123,29 @@ class Lane:
         self.failed = None
         self.loads = []
 
-    def toolkit(self, *args, env=None, check=True, timeout=900):
+    def toolkit(self, *args, env=None, check=True, timeout=1800, on_line=None):
+        """Run `python -m infra ARGS`; `on_line(line)` sees its output as it comes."""
         argv = [sys.executable, "-m", "infra"]
         for item in self.data:
             argv += ["--data", item]
         started = time.monotonic()
-        result = subprocess.run(
-            argv + list(args), cwd=ROOT, env=env or self.env, capture_output=True, text=True, timeout=timeout
-        )
-        output = result.stdout + result.stderr
+        lines = []
+        with subprocess.Popen(
+            argv + list(args),
+            cwd=ROOT,
+            env=env or self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        ) as proc:
+            for line in proc.stdout:
+                lines.append(line)
+                if on_line:
+                    on_line(line)
+                if time.monotonic() - started > timeout:
+                    proc.kill()
+        result = subprocess.CompletedProcess(proc.args, proc.returncode, "".join(lines), "")
+        output = result.stdout
         self.outputs.append(output)
         print(f"$ python -m infra {' '.join(args)}  -> exit {result.returncode} in {time.monotonic() - started:.0f} s")
         print(output[-6000:])
@@ -214,14 +237,42 @@ def released_id(output):
 
 
 def changed_ops(output):
-    """Operations that reported a change ("Success") in a pyinfra run's output."""
-    ops, current = [], None
-    for line in output.splitlines():
-        if line.startswith("--> Starting operation:"):
-            current = line.split(":", 1)[1].strip()
-        elif current and line.strip().endswith("] Success"):
-            ops.append(current)
-    return ops
+    """Operations that changed something, as the toolkit's summary lists them."""
+    return [line.split("changed: ", 1)[1] for line in output.splitlines() if line.startswith("  changed: ")]
+
+
+OCI_INPUT = [
+    "-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT",
+    "-A INPUT -p icmp -j ACCEPT",
+    "-A INPUT -i lo -j ACCEPT",
+    "-A INPUT -p udp -m udp --sport 123 -j ACCEPT",
+    "-A INPUT -p tcp -m state --state NEW -m tcp --dport 22 -j ACCEPT",
+]
+READERS_IN = [
+    "-A INPUT -p tcp -m state --state NEW -m tcp --dport 80 -m comment --comment milesahead -j ACCEPT",
+    "-A INPUT -p tcp -m state --state NEW -m tcp --dport 443 -m comment --comment milesahead -j ACCEPT",
+    "-A INPUT -p udp -m udp --dport 443 -m comment --comment milesahead -j ACCEPT",
+]
+REJECT = "-A INPUT -j REJECT --reject-with icmp-host-prohibited"
+
+
+def answers(port, timeout=15):
+    """Does anything answer HTTP on the forwarded port? (A REJECTed port: connect, then nothing.)"""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+            conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            return conn.recv(64) != b""
+    except OSError:  # refused, reset, or timed out
+        return False
+
+
+def input_chain(lane):
+    """The running INPUT chain's rules, in order."""
+    return [line for line in lane.ssh("sudo iptables -S INPUT").splitlines() if line.startswith("-A ")]
+
+
+def rules_file_input(lane):
+    return [line for line in lane.ssh("cat /etc/iptables/rules.v4").splitlines() if line.startswith("-A INPUT")]
 
 
 @pytest.fixture(scope="module")
@@ -258,14 +309,53 @@ def test_setup_refuses_a_missing_secret_before_connecting(lane):
     assert lane.ssh(f"test -e {APP} && echo present || echo absent") == "absent"
 
 
+def test_setup_refuses_an_unreachable_alloy_repository_before_changing_anything(lane):
+    # Nothing listens on port 9 of the host: as when Grafana's repository cannot be reached.
+    unreachable = ["--data", "alloy_apt_repo=deb [trusted=yes] http://10.0.2.2:9/ ./"]
+    result, output = lane.toolkit(*unreachable, "setup", check=False)
+    assert result.returncode != 0
+    assert "refused:" in output and "not reachable from the host" in output
+    assert "--data alloy_enabled=false" in output  # the way out
+    assert "Traceback" not in output
+    assert lane.ssh(f"test -e {APP} && echo present || echo absent") == "absent"
+
+
 def test_dry_setup_shows_changes_without_touching_the_host(lane):
     _result, output = lane.toolkit("setup", "--dry")
     assert "Render config.yaml" in output  # the secret file shows as a change...
     assert lane.ssh(f"test -e {APP} && echo present || echo absent") == "absent"  # ...nothing changed
 
 
-def test_setup(lane):
-    lane.toolkit("setup")
+def test_setup_waits_for_the_first_boot_upgrade_then_lets_readers_in(lane):
+    # Readers cannot get in yet: OCI's REJECT, seen through QEMU's forward as a hang.
+    assert input_chain(lane) == OCI_INPUT + [REJECT]
+    assert not answers(lane.vm.http_port)
+
+    how = lane.vm.hold_apt_as_after_first_boot()
+    print(f"unattended-upgrades holds the dpkg lock as setup starts ({how})")
+    waited = []
+
+    def release_once_waiting(line):
+        # The upgrade goes on until setup says it waits for it; then it may finish.
+        if "waiting up to" in line and not waited:
+            waited.append(line.strip())
+            lane.vm.release_apt()
+
+    try:
+        _result, output = lane.toolkit("setup", on_line=release_once_waiting)
+    finally:
+        lane.vm.release_apt()
+    print("setup said:", waited)
+    assert waited and re.search(r"unattended-upgr|apt-daily", waited[0]), output[-3000:]  # it said for what
+    assert "Could not get lock" not in output
+
+    # Readers in (before the REJECT, in the file too), nothing else opened.
+    assert input_chain(lane) == OCI_INPUT + READERS_IN + [REJECT]
+    in_file = [line.replace("-p udp -m udp --sport", "-p udp --sport") for line in OCI_INPUT]  # as OCI wrote it
+    assert rules_file_input(lane) == in_file + READERS_IN + [REJECT]
+    assert "InstanceServices" in lane.ssh("cat /etc/iptables/rules.v4")  # the rest of OCI's file kept
+    assert lane.ssh("sudo ip6tables -S INPUT") == "-P INPUT ACCEPT"  # open already: untouched
+    assert re.search(r"public check: http://127.0.0.1:\d+/metrics answers from here", output)
     assert lane.ssh(f"sudo stat -c '%a %U:%G' {APP}/config.yaml") == "640 root:milesahead"
     assert lane.ssh("sudo stat -c '%a %U:%G' /etc/alloy/milesahead.env") == "600 root:root"
     config = lane.ssh(f"sudo cat {APP}/config.yaml")
@@ -281,14 +371,21 @@ def test_setup_again_changes_nothing(lane):
     still = changed_ops(output)
     print("operations that still report a change on a second setup:", still or "none")
     assert still == []
+    assert input_chain(lane) == OCI_INPUT + READERS_IN + [REJECT]  # no second copy of a rule
 
 
 def test_deploy(lane):
-    _result, output = lane.toolkit("deploy")
+    # --allow-dirty: a working tree under edit may run the lane too; the commit says so.
+    _result, output = lane.toolkit("deploy", "--allow-dirty")
     rid = lane.releases["first"] = released_id(output)
     status, health = lane.healthz()
     assert status == 200 and health["release"] == rid and health["status"] == "ok"
+    assert health["commit"] == release.source_commit(ROOT)
     assert lane.ssh(f"readlink {APP}/current") == f"releases/{rid}"
+    assert f"deployed {rid} (commit " in output and ", was nothing" in output
+    assert f"public check: http://127.0.0.1:{lane.vm.http_port}/healthz answers from here (ok)" in output
+    # The app made its own session secret (deleting it logs everyone out), readable by it only.
+    assert lane.ssh(f"sudo stat -c '%a %U' {APP}/data/session_secret") == "600 milesahead"
 
     status, headers, _body = lane.get("/", {"Accept-Encoding": "gzip"})
     assert status == 200
@@ -399,7 +496,8 @@ def test_broken_release_rolls_back_by_itself(lane):
     assert lane.ssh(f"readlink {APP}/current") == f"releases/{lane.releases['third']}"
     assert lane.ssh(f"readlink {APP}/previous") == f"releases/{lane.releases['second']}"
     assert lane.ssh(f"test -e {APP}/deploy.lock && echo locked || echo free") == "free"
-    assert f"deploy {broken} FAILED" in lane.ssh(f"cat {APP}/deploy.log")
+    assert re.search(rf"deploy {broken} \(commit [^)]*\) FAILED", lane.ssh(f"cat {APP}/deploy.log"))
+    assert f"rolled back, {lane.releases['third']} runs again" in output
 
 
 def test_readers_never_noticed_the_deploys(lane):
@@ -425,13 +523,16 @@ def test_readers_never_noticed_the_deploys(lane):
 
 def test_status_and_logs(lane):
     _result, output = lane.toolkit("status")
-    assert f"release: {lane.releases['third']}" in output and "unit: active" in output
+    assert re.search(rf"release: +{lane.releases['third']} \(commit ", output), output
+    assert re.search(r"unit: +active", output) and re.search(rf"health: +ok \(schema \d+, {SEED_CARDS} cards\)", output)
+    assert "Starting operation" not in output and len(output) < 2000  # a summary, not pyinfra's log
     _result, output = lane.toolkit("logs", "-n", "20")
     assert "milesahead" in output
 
 
 def test_rollback_to_the_previous_release(lane):
-    lane.toolkit("rollback")
+    _result, output = lane.toolkit("rollback")
+    assert f"rolled back: left {lane.releases['third']}, now runs {lane.releases['second']}" in output
     assert lane.healthz()[1]["release"] == lane.releases["second"]
     assert "rollback to" in lane.ssh(f"tail -n 1 {APP}/deploy.log")
 
@@ -473,6 +574,15 @@ def test_backup_command(lane):
     assert "/backups/manual/milesahead-" in output
 
 
+def test_fetch_backup_copies_the_newest_to_this_machine(lane):
+    dest = lane.workdir / "fetched"
+    lane.toolkit("fetch-backup", "--to", str(dest))
+    (fetched,) = dest.glob("127.0.0.1-milesahead-*.db.gz")
+    copy = lane.workdir / "fetched.db"
+    copy.write_bytes(gzip.decompress(fetched.read_bytes()))
+    assert sqlite3.connect(copy).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
 def test_restore(lane):
     # The operator's copy of last night's backup, restored from their machine.
     local = lane.workdir / "restore.db.gz"
@@ -486,7 +596,10 @@ def test_restore(lane):
     assert lane.ssh(f"sudo python3 -c {shlex.quote(COUNT)}") == rows_in_backup
     assert lane.healthz()[0] == 200
     assert lane.healthz()[0] == 200
-    assert lane.ssh(f"sudo ls {APP}/backups/pre-restore")  # the replaced database was kept
+    # The replaced database was kept, compressed, owned by the app user.
+    kept = lane.ssh(f"sudo ls {APP}/backups/pre-restore").split()
+    assert kept and all(re.fullmatch(r"milesahead\.db(-wal|-shm)?\.\d{8}T\d{6}Z\.gz", name) for name in kept), kept
+    assert lane.ssh(f"sudo stat -c '%U %a' {APP}/backups/pre-restore") == "milesahead 750"
 
 
 def test_reboot_brings_everything_back(lane):
@@ -501,11 +614,12 @@ def test_reboot_brings_everything_back(lane):
         except (OSError, subprocess.SubprocessError):  # Caddy or sshd not answering yet
             pass
         time.sleep(2)
-    assert status == 200 and health["release"] == lane.releases["second"]
+    assert status == 200 and health["release"] == lane.releases["second"]  # through the firewall
     assert (
         lane.ssh("systemctl is-active milesahead.service caddy.service alloy.service cron.service").split()
         == ["active"] * 4
     )
+    assert input_chain(lane) == OCI_INPUT + READERS_IN + [REJECT]  # loaded from rules.v4 at boot
 
 
 def test_no_secret_appears_in_any_output(lane):

