@@ -1,6 +1,7 @@
 """The app's modules keep the house rules their docstrings state.
 
-- Imports run one way: app.py is the entry point, and no module of the app imports it.
+- Imports run one way: app.py is the entry point, and no module of the app imports it;
+  the desk (desk.py) builds on its door (auth.py), both on what every handler shares (web.py).
 - store.py owns the database: no other module of the app runs a SQL statement itself.
 """
 
@@ -39,6 +40,12 @@ def test_the_app_modules_are_found():
 def test_no_module_of_the_app_imports_the_entry_point():
     importers = [path.name for path in MODULES if path.name != "app.py" and "app" in imported_names(parsed(path))]
     assert importers == []
+
+
+def test_the_web_layers_import_downwards_only():
+    above = {"web.py": {"app", "auth", "desk"}, "auth.py": {"app", "desk"}, "desk.py": {"app"}}
+    upward = {name: sorted(set(imported_names(parsed(ROOT / name))) & banned) for name, banned in above.items()}
+    assert upward == {"web.py": [], "auth.py": [], "desk.py": []}
 
 
 def test_every_sql_statement_is_in_store():
