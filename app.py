@@ -32,6 +32,7 @@ import store
 import urls
 import workflow
 from web import (
+    HERE,
     STATIC,
     CommandError,
     State,
@@ -53,7 +54,6 @@ from web import (
 
 STATIC_CACHE = "public, max-age=3600"
 FINGERPRINTED_CACHE = "public, max-age=31536000, immutable"
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def release_id():
