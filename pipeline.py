@@ -716,7 +716,8 @@ EXIT_FAILED = 4
 EXIT_CODES = {"ok": EXIT_OK, "partial": EXIT_PARTIAL, "failed": EXIT_FAILED}
 
 
-def main(argv=None):
+def parser():
+    """The command line; tests read its commands from here."""
     parser = argparse.ArgumentParser(
         prog="pipeline.py",
         description="milesahead content pipeline: turn news feeds into checked draft articles for the editor.",
@@ -743,7 +744,11 @@ def main(argv=None):
     )
     commands.add_parser("scan", help="fetch feeds and group stories only; calls no model (no API key needed)")
     commands.add_parser("status", help="configuration, lock holder, story and article queues, recent runs")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
     )

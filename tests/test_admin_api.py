@@ -3,8 +3,7 @@
 import json
 
 import pytest
-from admin_support import csrf_token, desk_config, login, make_article, password_hash  # noqa: F401
-from conftest import finished_runs, wait_for
+from helpers import csrf_token, desk_config, finished_runs, login, make_article, wait_for
 
 import store
 import workflow

@@ -7,13 +7,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import commands_of
 
 from infra import hosts as inventory
 from infra.__main__ import parser
 
 ROOT = Path(__file__).resolve().parent.parent
 
-COMMANDS = ["setup", "deploy", "rollback", "status", "logs", "backup", "restore", "unlock"]
+COMMANDS = commands_of(parser())
 
 
 def test_one_host_with_key_contents(tmp_path):

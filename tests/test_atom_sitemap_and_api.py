@@ -2,7 +2,7 @@
 
 import xml.etree.ElementTree as ET
 
-from conftest import publish
+from helpers import publish
 
 import store
 
