@@ -46,7 +46,7 @@ system-deps:
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build artifacts
 
-# toolkit: the operator's commands (README: Operating the toolkit). Hosts and secrets come from the
+# toolkit: the operator's commands (docs/toolkit.md). Hosts and secrets come from the
 # environment (OCI_HOST, OCI_USER, OCI_SSH_KEY or OCI_SSH_KEY_PATH, ...). DATA="KEY=VALUE ..."
 # passes --data to any of them; `make deploy ARCHIVE=...` ships an archive built before.
 .PHONY: setup deploy rollback status logs backup fetch-backup restore restore-replica
