@@ -18,7 +18,6 @@ import contextlib
 import functools
 import hashlib
 import hmac
-import html
 import json
 import logging
 import os
@@ -31,6 +30,7 @@ import bottle
 from bottle import request, response
 
 import app as site
+import display
 import metrics
 import pipeline
 import publish
@@ -359,14 +359,14 @@ def render(name, title, status=200, **values):
     values.setdefault("logged_in", current_session() is not None)
     values.setdefault("flash", take_flash() if status == 200 else "")
     values.setdefault("labels", workflow.STATUS_LABELS)
-    values.setdefault("escape", html.escape)
+    values.update(display=display)  # times, the diff, candidates and failures, as people read them
     return site.render(name, title, "The milesahead editorial desk.", **values)
 
 
 def refuse(status, message, back="/admin"):
     """An admin error page (HTML) that links back to where the editor was."""
     body = render(
-        "admin_error", site.ERROR_TITLES.get(status, "Error"), status=status, code=status, message=message, back=back
+        "admin/error", site.ERROR_TITLES.get(status, "Error"), status=status, code=status, message=message, back=back
     )
     raise_response(body, status)
 
@@ -386,7 +386,7 @@ def editor_page(handler):
     def guarded(*args, **kwargs):
         reason = closed_reason()
         if reason:
-            return render("admin_closed", "Editorial desk closed", status=503, reason=reason)
+            return render("admin/closed", "Editorial desk closed", status=503, reason=reason)
         if current_session() is None:
             if request.method == "POST":
                 refuse(
@@ -426,7 +426,7 @@ def load_article(article_id):
 def login_page():
     reason = closed_reason()
     if reason:
-        return render("admin_closed", "Editorial desk closed", status=503, reason=reason)
+        return render("admin/closed", "Editorial desk closed", status=503, reason=reason)
     if current_session() is not None:
         bottle.redirect(safe_next(request.query.get("next")))
     return login_form(next_url=request.query.get("next", ""))
@@ -435,14 +435,14 @@ def login_page():
 def login_form(status=200, error="", next_url=""):
     token = desk().sign("login-csrf", login_nonce())
     return render(
-        "admin_login", "Editor login", status=status, error=error, login_token=token, next_url=safe_next(next_url)
+        "admin/login", "Editor login", status=status, error=error, login_token=token, next_url=safe_next(next_url)
     )
 
 
 def login_submit():
     reason = closed_reason()
     if reason:
-        return render("admin_closed", "Editorial desk closed", status=503, reason=reason)
+        return render("admin/closed", "Editorial desk closed", status=503, reason=reason)
     the_desk, client, now = desk(), client_address(), desk().clock()
     data = form()
     wait = the_desk.throttle.retry_after(client, now)
@@ -508,7 +508,7 @@ def queues():
     statuses = [selected] if selected else QUEUE_ORDER
     lists = [(s, workflow.list_by_status(conn, s, limit=500 if selected else 20)) for s in statuses]
     return render(
-        "admin_queues",
+        "admin/queues",
         "Editorial desk",
         counts=workflow.status_counts(conn),
         order=QUEUE_ORDER,
@@ -530,7 +530,7 @@ def review(article_id):
     history = workflow.revisions(conn, article_id)
     diff_from, diff_to, diff = choose_diff(history)
     return render(
-        "admin_article",
+        "admin/article",
         f"Review: {article['title']}",
         article=article,
         targets=workflow.allowed_targets(article["status"]),
@@ -721,13 +721,13 @@ def trigger_run():
 
 @editor_page
 def runs_page():
-    return render("admin_runs", "Pipeline runs", runs=store.list_runs(site.db(), 50), pipeline=pipeline_status())
+    return render("admin/runs", "Pipeline runs", runs=store.list_runs(site.db(), 50), pipeline=pipeline_status())
 
 
 @editor_page
 def cards_page():
     """The same list as `app.py cards-report`: cards whose facts or sources are oldest first."""
-    return render("admin_cards", "Card facts", report=store.cards_report(site.db()))
+    return render("admin/cards", "Card facts", report=store.cards_report(site.db()))
 
 
 @editor_page

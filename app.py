@@ -7,7 +7,6 @@ through store.list_published / store.get_published_article.
 """
 
 import argparse
-import datetime
 import errno
 import getpass
 import hashlib
@@ -25,6 +24,7 @@ import bottle
 from bottle import request, response
 
 import config as configuration
+import display
 import metrics
 import pipeline
 import publish
@@ -224,7 +224,7 @@ def render(name, title, description="", **values):
         description=description or site["description"],
         canonical=absolute_url(request.path),
         path=request.path,
-        format_date=format_date,
+        format_date=display.format_date,
         static_url=static_url,
         safe_url=urls.safe_url,
         image_src=urls.safe_image_src,
@@ -273,16 +273,6 @@ def static_url(name):
 
 def absolute_url(path):
     return cfg()["site"]["base_url"].rstrip("/") + path
-
-
-def format_date(stamp):
-    """'2026-11-27T10:00:00+00:00' -> '27 Nov 2026'; blank stays blank."""
-    if not stamp:
-        return ""
-    try:
-        return datetime.datetime.fromisoformat(stamp).strftime("%-d %b %Y")
-    except ValueError:
-        return stamp
 
 
 # --- Reader pages ------------------------------------------------------------
