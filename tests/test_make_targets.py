@@ -1,4 +1,5 @@
-"""`make test` runs every lane (what CI runs); `pytest` alone and `make check` run the fast suite."""
+"""`make test` runs every lane (what CI runs); `pytest` alone and `make check` run the fast suite;
+naming a file runs it, whatever its lane."""
 
 import shlex
 import subprocess
@@ -40,3 +41,8 @@ def test_make_test_runs_every_lane_and_pytest_alone_only_the_fast_ones():
 
 def test_make_check_runs_the_fast_suite():
     assert pytest_args("check") == []
+
+
+def test_naming_a_lanes_file_runs_it():
+    assert collected("tests/vm/test_vm_boots.py") == collected("-m", "vm", "tests/vm/test_vm_boots.py") != set()
+    assert collected("tests/test_screenshots.py") == collected("-m", "browser", "tests/test_screenshots.py") != set()
