@@ -12,7 +12,8 @@ TOKEN = "t0ken-" + "a" * 40
 
 
 @pytest.fixture
-def config(config, password_hash):  # noqa: F811
+def config(config, password_hash):
+    """Here the desk is open and scripts have a token: this module's config, written where it is used."""
     config["admin"]["api_token"] = TOKEN
     return desk_config(config, password_hash)
 
