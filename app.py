@@ -474,7 +474,8 @@ CREDIT_URLS = ("link", "author_url", "license_url")  # TASL: the work's, the aut
 
 
 def public_card(card):
-    data = {k: card[k] for k in ("slug", "name", "issuer", "network", "category", "annual_fee_usd")}
+    data = {k: card[k] for k in ("slug", "name", "issuer", "category", "annual_fee_usd")}
+    data["network"] = card["network"] or None  # empty where no source confirmed it
     data.update(
         official_url=urls.safe_url(card["official_url"]) or "",
         first_year_fee_usd=card["first_year_fee_usd"],

@@ -410,7 +410,7 @@ def seed_cards(conn, cards):
             values = (
                 card["name"],
                 card["issuer"],
-                card["network"],
+                card.get("network", ""),  # left out where no source confirms it
                 card["category"],
                 card["annual_fee_usd"],
                 card["official_url"],

@@ -2,7 +2,7 @@
 
 import xml.etree.ElementTree as ET
 
-from helpers import publish
+from helpers import publish, sample_card
 
 import store
 
@@ -77,5 +77,8 @@ def test_api_card_carries_its_fee_as_stated_and_its_sources(client, seeded):
     assert [t["usd"] for t in card["fee_tiers"]] == [0, 95, 495]
     assert card["sources"] and all(s["url"].startswith("https://") for s in card["sources"])
     assert card["facts_checked"] == store.get_card(seeded, "bilt-mastercard")["facts_checked"]
-    unchecked = next(c for c in client.get("/api/cards").json["cards"] if not c["sources"])
-    assert unchecked["facts_checked"] is None
+    bare = sample_card(slug="unchecked-card", name="Unchecked Card", keywords=["Unchecked Card"], sources=[])
+    del bare["facts_checked"]  # every seeded card is checked now: a card that is not, made here
+    store.seed_cards(seeded, [bare])
+    unchecked = next(c for c in client.get("/api/cards").json["cards"] if c["slug"] == "unchecked-card")
+    assert unchecked["facts_checked"] is None and unchecked["sources"] == []

@@ -52,6 +52,15 @@ def test_a_stored_source_that_is_not_http_is_shown_but_never_linked(client, conn
     assert "javascript:" not in page.text
 
 
+def test_a_card_whose_network_no_source_confirms_names_none(client, conn):
+    card = sample_card()
+    del card["network"]
+    seed(conn, card)
+    meta = client.get("/cards/sample-card").html.select_one(".card-page .meta")
+    assert meta.text.split(" · ") == ["Travel", "Sample Bank"]
+    assert client.get("/api/cards/sample-card").json["network"] is None
+
+
 def test_the_welcome_offer_says_offers_change_and_links_the_issuer(client, conn):
     sections = {key: ["A fact."] for key, _ in store.SECTIONS}
     sections["welcome_bonus"] = ["Seen November 2026: 60,000 points after $4,000 in 3 months"]
