@@ -100,6 +100,8 @@ def _alive(pid):
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
+    except PermissionError:  # another user's (root's) process: alive
+        return True
     return True
 
 
@@ -123,14 +125,17 @@ class VM:
 
     # Boot takes 25-80 s; far more when the 2-core host also runs other VMs and tests
     # (over 5 minutes seen at load 24, the first boot's apt-daily competing with sshd).
-    def __init__(self, memory_mb=2048, cpus=2, boot_timeout=600, flavour="", forward=()):
+    def __init__(self, memory_mb=2048, cpus=2, boot_timeout=600, flavour="", forward=(), workdir=None, name="testvm"):
+        """workdir: where the overlay, console log and pid file go (default: a new temp
+        directory); stop() deletes it. name: QEMU's process name is milesahead-NAME-PORT."""
         self.flavour = flavour
+        self.name = name
         self.forward = tuple(forward)  # more guest TCP ports to forward: self.ports[guest]
         self.ports = {}
         self.memory_mb = memory_mb
         self.cpus = cpus
         self.boot_timeout = boot_timeout
-        self.workdir = None
+        self.workdir = Path(workdir) if workdir else None
         self.pid = None
         self.ssh_port = None
         self.http_port = None
@@ -146,11 +151,15 @@ class VM:
 
     # lifetime
 
-    def start(self):
-        """Boot a fresh overlay of the cached image and wait until SSH answers."""
+    def start(self, on_wait=None):
+        """Boot a fresh overlay of the cached image and wait until SSH answers
+        (on_wait(seconds) is called about every second meanwhile)."""
         image = ensure_image(self.flavour)
         self.key_path = str(image / "id_ed25519")
-        self.workdir = Path(tempfile.mkdtemp(prefix="milesahead-vm-"))
+        if self.workdir:
+            self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        else:
+            self.workdir = Path(tempfile.mkdtemp(prefix="milesahead-vm-"))
         self.console_log = str(self.workdir / "console.log")
         overlay = self.workdir / "run.qcow2"
         subprocess.run(
@@ -160,7 +169,7 @@ class VM:
         )
         try:
             self._launch(image, overlay)
-            self.wait_for_ssh(self.boot_timeout)
+            self.wait_for_ssh(self.boot_timeout, on_wait)
         except BaseException:
             self.stop()
             raise
@@ -175,7 +184,7 @@ class VM:
             pidfile = self.workdir / "vm.pid"
             argv = [
                 QEMU,
-                "-name", f"milesahead-testvm,process=milesahead-testvm-{self.ssh_port}",
+                "-name", f"milesahead-{self.name},process=milesahead-{self.name}-{self.ssh_port}",
                 "-accel", "tcg,thread=multi", "-cpu", "max",
                 "-smp", str(self.cpus), "-m", str(self.memory_mb),
                 "-kernel", str(image / "vmlinuz"), "-initrd", str(image / "initrd.img"),
@@ -199,7 +208,7 @@ class VM:
 
     def stop(self, keep_workdir=False):
         """Kill QEMU and delete the overlay (and the work directory)."""
-        if self.pid and _alive(self.pid) and self._is_our_qemu(self.pid):
+        if self.running():
             os.kill(self.pid, signal.SIGTERM)
             for _ in range(50):
                 if not _alive(self.pid):
@@ -213,6 +222,10 @@ class VM:
                 (self.workdir / "run.qcow2").unlink(missing_ok=True)
             else:
                 shutil.rmtree(self.workdir)
+
+    def running(self):
+        """Does QEMU still run this VM (its pid, and using its overlay)?"""
+        return bool(self.pid) and _alive(self.pid) and self._is_our_qemu(self.pid)
 
     def _is_our_qemu(self, pid):
         # Guard against a recycled pid: the process must be QEMU using our overlay.
@@ -245,10 +258,13 @@ class VM:
             raise SSHError(result.returncode, argv, result.stdout, result.stderr)
         return result
 
-    def wait_for_ssh(self, timeout=180):
+    def wait_for_ssh(self, timeout=180, on_wait=None):
         """Poll until `ssh true` works; raise VMError with the console tail if not."""
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         while time.monotonic() < deadline:
+            if on_wait:
+                on_wait(time.monotonic() - started)
             if not _alive(self.pid):
                 raise VMError(f"qemu exited during boot; console:\n{_tail(self.console_log)}")
             try:
