@@ -12,6 +12,7 @@ output goes to stderr; the result, with the host's load, to stdout. Needs root a
 like the sandbox; a state directory of its own, so it never touches .sandbox/.
 """
 
+import argparse
 import os
 import re
 import shutil
@@ -60,6 +61,7 @@ def load():
 
 
 def main():
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     work = Path(tempfile.mkdtemp(prefix="milesahead-bench-sandbox-"))
     env = os.environ | {"MILESAHEAD_SANDBOX_DIR": str(work / "state")}
     py = sys.executable
