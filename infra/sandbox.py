@@ -297,16 +297,15 @@ def up(args, directory, clock):
         f"The VM still runs for a look ({env_line()}, then python -m infra status or logs);"
         " `sandbox up` again goes on from here, `sandbox down` deletes it."
     )
-    try:
-        # A fresh host's upgrades hold apt for a minute or two: setup waits, as on OCI.
-        status = run_toolkit(clock, "setup", env, "setup") or run_toolkit(
-            clock, "deploy", env, "deploy", "--allow-dirty"
-        )
-    except KeyboardInterrupt:
-        sys.exit(f"\nsandbox up: interrupted. {hint}")
-    if status:
-        print(f"sandbox up: a step failed (its output is above). {hint}")
-        return status
+    # A fresh host's upgrades hold apt for a minute or two: setup waits, as on OCI.
+    for phase, command in [("setup", ["setup"]), ("deploy", ["deploy", "--allow-dirty"])]:
+        try:
+            status = run_toolkit(clock, phase, env, *command)
+        except KeyboardInterrupt:
+            sys.exit(f"\nsandbox up: interrupted. {hint}")
+        if status:
+            print(f"sandbox up: {phase} failed (its output is above). {hint}")
+            return status
     state["deployed"] = True
     save_state(directory, state)
     clock.say("up: ready")
@@ -330,11 +329,15 @@ def boot(args, directory, clock):
     guest.start(on_wait=clock.ticker("boot"))
     clock.say(f"boot: done in {time.monotonic() - started:.0f} s (QEMU pid {guest.pid})")
 
-    shutil.copyfile(guest.key_path, directory / "id_ed25519")
-    os.chmod(directory / "id_ed25519", 0o600)
-    give_to_sudo_user(directory / "id_ed25519")
-    write_private(directory / "known_hosts", "")
-    new_secrets(directory)
+    try:
+        shutil.copyfile(guest.key_path, directory / "id_ed25519")
+        os.chmod(directory / "id_ed25519", 0o600)
+        give_to_sudo_user(directory / "id_ed25519")
+        write_private(directory / "known_hosts", "")
+        new_secrets(directory)
+    except BaseException:  # Ctrl-C included: no VM left running without its state
+        guest.stop()
+        raise
     state = {
         "arch": args.arch,
         "pid": guest.pid,
