@@ -6,12 +6,20 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8080
 
-.PHONY: run test lint format venv system-deps clean
+.PHONY: run test lint format venv system-deps clean sandbox sandbox-down
 
 run: venv
 	$(PY) app.py migrate
 	$(PY) app.py seed-cards
 	$(PY) app.py serve --port $(PORT)
+
+# The toolkit's whole job on this machine: a throw-away VM shaped like the production host,
+# set up and deployed, its URL printed (README: The sandbox). As root; QEMU from system-deps.
+sandbox: venv
+	$(PY) -m infra sandbox up
+
+sandbox-down: venv
+	$(PY) -m infra sandbox down
 
 test: venv system-deps lint
 	$(PY) -m pytest

@@ -13,7 +13,7 @@ from infra.__main__ import parser
 
 ROOT = Path(__file__).resolve().parent.parent
 
-COMMANDS = ["setup", "deploy", "rollback", "status", "logs", "backup", "restore", "unlock"]
+COMMANDS = ["setup", "deploy", "rollback", "status", "logs", "backup", "restore", "unlock", "sandbox"]
 
 
 def test_one_host_with_key_contents(tmp_path):
