@@ -7,15 +7,23 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8080
 
-.PHONY: run test check lint format venv system-deps clean
+.PHONY: run test check lint format venv system-deps clean sandbox sandbox-down
 
 run: venv
 	$(PY) app.py migrate
 	$(PY) app.py seed-cards
 	$(PY) app.py serve --port $(PORT)
 
-# pyproject.toml's addopts leave the VM and browser lanes out of a bare `pytest`; this -m
-# replaces that selection with one that includes every lane, so CI runs them all.
+# The toolkit's whole job on this machine: a throw-away VM shaped like the production host,
+# set up and deployed, its URL printed (docs/toolkit.md: The sandbox). As root; QEMU from system-deps.
+sandbox: venv
+	$(PY) -m infra sandbox up
+
+sandbox-down: venv
+	$(PY) -m infra sandbox down
+
+# A bare `pytest` leaves the VM and browser lanes out (tests/conftest.py); this -m selects
+# every lane, so CI runs them all.
 EVERY_LANE := -m "vm or browser or not (vm or browser)"
 
 test: venv system-deps lint

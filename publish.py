@@ -191,11 +191,8 @@ class Publisher:
         with self._locked():
             statics = []
             if everything:
-                conn = store.connect(self.app.config["milesahead.config"]["database"]["path"])
-                try:
+                with store.connected(self.app.state.config["database"]["path"]) as conn:
                     pages = all_pages(conn)
-                finally:
-                    conn.close()
                 statics = static_files(self.static_dir)
             staged = []
             try:

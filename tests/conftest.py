@@ -88,7 +88,7 @@ def live_server(app):
     import waitress.server
 
     port = free_port()
-    options = milesahead.server_options(app.config["milesahead.config"], "127.0.0.1", port)
+    options = milesahead.server_options(app.state.config, "127.0.0.1", port)
     server = waitress.server.create_server(app, **options)
     stopping = threading.Event()
 

@@ -24,7 +24,7 @@ class Clock:
 
 @pytest.fixture
 def clock(app):
-    return Clock(app.config["milesahead.desk"])
+    return Clock(app.state.auth)
 
 
 def failures(reason):

@@ -68,7 +68,7 @@ def test_a_tampered_session_cookie_is_refused(client):
 def test_an_expired_session_goes_back_to_login(app, client, config):
     login(client)
     assert client.get("/admin").status_int == 200
-    desk = app.config["milesahead.desk"]
+    desk = app.state.auth
     issued = int(client.cookies["milesahead_admin"].split(".")[0])
     desk.clock = lambda: issued + config["admin"]["session_hours"] * 3600 + 1
     assert "/admin/login" in client.get("/admin", status=302).location
@@ -79,7 +79,7 @@ def test_expired_session_cannot_post(app, client, conn, config):
     article_id = make_article(conn)
     login(client)
     token = csrf_token(client)
-    app.config["milesahead.desk"].clock = lambda: 4_000_000_000
+    app.state.auth.clock = lambda: 4_000_000_000
     client.post(f"/admin/articles/{article_id}/approve", {"csrf_token": token}, status=401)
     assert store.get_article(conn, article_id)["status"] == "draft"
 

@@ -22,7 +22,7 @@ class Clock:
 
 @pytest.fixture
 def desk(app):
-    return app.config["milesahead.desk"]
+    return app.state.auth
 
 
 @pytest.fixture

@@ -251,18 +251,18 @@ def test_a_page_that_fails_to_render_replaces_nothing(conn, cards, publisher, pu
 
 
 def test_health_waits_for_the_pages_and_reports_a_failed_publish(app, client, conn, cards):
-    app.config["milesahead.startup_publish"] = "running"
+    app.state.startup_publish = "running"
     assert client.get("/healthz", status=503).json["reason"] == "publishing reader pages"
 
     milesahead.start_publishing(app)
-    wait_for(lambda: app.config["milesahead.startup_publish"] != "running", what="the start-up publish")
+    wait_for(lambda: app.state.startup_publish != "running", what="the start-up publish")
     assert client.get("/healthz").json["status"] == "ok"
 
     article = publish(conn, title="Venture X adds a lounge")
     conn.execute("UPDATE articles SET key_details = 'not json' WHERE id = ?", (article["id"],))
     conn.commit()
     milesahead.start_publishing(app)  # a release whose pages do not render must not pass the gate
-    wait_for(lambda: app.config["milesahead.startup_publish"] != "running", what="the start-up publish")
+    wait_for(lambda: app.state.startup_publish != "running", what="the start-up publish")
     reason = client.get("/healthz", status=503).json["reason"]
     assert reason.startswith("publishing failed:") and "rendered 500" in reason
 

@@ -33,7 +33,7 @@ CHECKOUT = Path(ROOT)
 # ELF e_machine values (System V ABI): what a compiled extension runs on.
 EM_X86_64 = 62
 EM_AARCH64 = 183
-APP_FILES = ["app.py", "store.py", "config.py", "admin.py", "workflow.py", "requirements.txt"]
+APP_FILES = ["app.py", "store.py", "config.py", "auth.py", "desk.py", "web.py", "workflow.py", "requirements.txt"]
 APP_DIRS = ["views/", "static/", "seed-cards/"]
 # Runtime dependencies (requirements.txt) as the app imports them.
 IMPORTS = ["bottle", "waitress", "requests", "PIL.Image", "prometheus_client", "bcrypt", "feedparser", "nh3", "yaml"]
