@@ -34,6 +34,36 @@ def readme_blocks():
     return blocks
 
 
+def anchors(path):
+    """The #fragments a page's headings get, as GitHub makes them."""
+    with open(path, encoding="utf-8") as f:
+        text = re.sub(r"```.*?```", "", f.read(), flags=re.S)
+    slugs = set()
+    for heading in re.findall(r"^#+ (.+)$", text, re.M):
+        slugs.add(re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-"))
+    return slugs
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_every_link_between_the_pages_leads_somewhere(document):
+    """A chapter moved to docs/ leaves no link to where it used to be."""
+    with open(os.path.join(ROOT, document), encoding="utf-8") as f:
+        links = re.findall(r"\]\(([^)\s]+)\)", f.read())
+    broken = []
+    for link in links:
+        if re.match(r"[a-z]+:", link):
+            continue  # another site's page
+        target, _, fragment = link.partition("#")
+        path = (
+            os.path.normpath(os.path.join(ROOT, os.path.dirname(document), target))
+            if target
+            else os.path.join(ROOT, document)
+        )
+        if not os.path.exists(path) or (fragment and path.endswith(".md") and fragment not in anchors(path)):
+            broken.append(link)
+    assert broken == []
+
+
 def test_the_docs_pages_have_marked_blocks_too():
     assert {name for name, _, _ in readme_blocks()} >= {"README.md", "docs/desk.md", "docs/pipeline.md"}
 
