@@ -577,7 +577,8 @@ def port_number(text):
     return int(text)
 
 
-def main(argv=None):
+def parser():
+    """The command line; tests read its commands from here."""
     parser = argparse.ArgumentParser(
         prog="app.py",
         description="milesahead web app: serve the site and manage its database.",
@@ -600,7 +601,11 @@ def main(argv=None):
     p = commands.add_parser("backup", help="write a consistent online copy of the database")
     p.add_argument("dest", help="file to write (replaced atomically)")
     commands.add_parser("hash-password", help="read a password (no echo) and print its bcrypt hash")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
 
     if args.command == "hash-password":
         return cmd_hash_password()

@@ -18,7 +18,6 @@ import collections
 import functools
 import hashlib
 import hmac
-import html
 import json
 import logging
 import os
@@ -30,6 +29,7 @@ import bcrypt
 import bottle
 from bottle import request, response
 
+import display
 import metrics
 import store
 import web
@@ -340,14 +340,14 @@ def render(name, title, status=200, **values):
     values.setdefault("logged_in", current_session() is not None)
     values.setdefault("flash", take_flash() if status == 200 else "")
     values.setdefault("labels", workflow.STATUS_LABELS)
-    values.setdefault("escape", html.escape)
+    values.update(display=display)  # times, the diff, candidates and failures, as people read them
     return web.render(name, title, "The milesahead editorial desk.", **values)
 
 
 def refuse(status, message, back="/admin"):
     """An admin error page (HTML) that links back to where the editor was."""
     body = render(
-        "admin_error", web.ERROR_TITLES.get(status, "Error"), status=status, code=status, message=message, back=back
+        "admin/error", web.ERROR_TITLES.get(status, "Error"), status=status, code=status, message=message, back=back
     )
     raise_response(body, status)
 
@@ -367,7 +367,7 @@ def editor_page(handler):
     def guarded(*args, **kwargs):
         reason = closed_reason()
         if reason:
-            return render("admin_closed", "Editorial desk closed", status=503, reason=reason)
+            return render("admin/closed", "Editorial desk closed", status=503, reason=reason)
         if current_session() is None:
             if request.method == "POST":
                 refuse(
@@ -396,7 +396,7 @@ def safe_next(target):
 def login_page():
     reason = closed_reason()
     if reason:
-        return render("admin_closed", "Editorial desk closed", status=503, reason=reason)
+        return render("admin/closed", "Editorial desk closed", status=503, reason=reason)
     if current_session() is not None:
         bottle.redirect(safe_next(request.query.get("next")))
     return login_form(next_url=request.query.get("next", ""))
@@ -405,14 +405,14 @@ def login_page():
 def login_form(status=200, error="", next_url=""):
     token = auth().sign("login-csrf", login_nonce())
     return render(
-        "admin_login", "Editor login", status=status, error=error, login_token=token, next_url=safe_next(next_url)
+        "admin/login", "Editor login", status=status, error=error, login_token=token, next_url=safe_next(next_url)
     )
 
 
 def login_submit():
     reason = closed_reason()
     if reason:
-        return render("admin_closed", "Editorial desk closed", status=503, reason=reason)
+        return render("admin/closed", "Editorial desk closed", status=503, reason=reason)
     login, client, now = auth(), client_address(), auth().clock()
     data = web.form()
     wait = login.throttle.retry_after(client, now)

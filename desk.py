@@ -58,7 +58,7 @@ def queues():
     statuses = [selected] if selected else QUEUE_ORDER
     lists = [(s, workflow.list_by_status(conn, s, limit=500 if selected else 20)) for s in statuses]
     return render(
-        "admin_queues",
+        "admin/queues",
         "Editorial desk",
         counts=workflow.status_counts(conn),
         order=QUEUE_ORDER,
@@ -80,7 +80,7 @@ def review(article_id):
     history = workflow.revisions(conn, article_id)
     diff_from, diff_to, diff = choose_diff(history)
     return render(
-        "admin_article",
+        "admin/article",
         f"Review: {article['title']}",
         article=article,
         targets=workflow.allowed_targets(article["status"]),
@@ -280,13 +280,13 @@ def trigger_run():
 
 @editor_page
 def runs_page():
-    return render("admin_runs", "Pipeline runs", runs=store.list_runs(web.db(), 50), pipeline=pipeline_status())
+    return render("admin/runs", "Pipeline runs", runs=store.list_runs(web.db(), 50), pipeline=pipeline_status())
 
 
 @editor_page
 def cards_page():
     """The same list as `app.py cards-report`: cards whose facts or sources are oldest first."""
-    return render("admin_cards", "Card facts", report=store.cards_report(web.db()))
+    return render("admin/cards", "Card facts", report=store.cards_report(web.db()))
 
 
 @editor_page

@@ -1,23 +1,17 @@
 """The content pipeline: news feeds in, checked draft articles with the right image out.
 
-    python pipeline.py [--config PATH] run       # one full run now
-    python pipeline.py [--config PATH] scan      # fetch feeds and group stories; no model calls
-    python pipeline.py [--config PATH] status    # configuration, lock, recent runs, queues
+What a run does, its commands and exit codes, and what a run record holds:
+docs/pipeline.md. What the code keeps true:
 
-A run: fetch feeds (conditional GETs) -> store new items once -> group them
-into stories (feeds.py) -> for each new story citing 2+ sites, newest first, at
-most pipeline.max_stories_per_run: write, critique, revise once if the critic
-listed issues (keeping the better-scored version), fill missing key details and
-links, write the persona's take, find an image (images.py), and store a `draft`
-in one transaction -> then revise every `revision_requested` article with the
-editor's feedback, re-score it and move it to `pending` as a new revision.
-
-One run at a time: an fcntl lock on <database dir>/pipeline.lock, which the
-kernel releases when the process dies, so a crash never leaves it stuck; a run
-row still marked `running` from a dead process is marked `interrupted` by the
-next run. Nothing is written for a story until its article is complete, so a
-killed run leaves no half-written article. A failing story, feed, image source
-or revision is recorded in the run's errors and the run goes on.
+- one run at a time: an fcntl lock on <database dir>/pipeline.lock, which the
+  kernel releases when the process dies, so a crash never leaves it stuck; a run
+  row still marked `running` from a dead process is marked `interrupted` by the
+  next run;
+- nothing is written for a story until its article is complete, in one
+  transaction, so a killed run leaves no half-written article and a story whose
+  article exists is never written twice;
+- a failing story, feed, image source or revision is recorded in the run and the
+  run goes on.
 
 Sections: configuration, the lock, run records, stories, editor feedback,
 entry points (run, scan, trigger_run, start_scheduler), status, CLI.
@@ -654,7 +648,8 @@ EXIT_FAILED = 4
 EXIT_CODES = {"ok": EXIT_OK, "partial": EXIT_PARTIAL, "failed": EXIT_FAILED}
 
 
-def main(argv=None):
+def parser():
+    """The command line; tests read its commands from here."""
     parser = argparse.ArgumentParser(
         prog="pipeline.py",
         description="milesahead content pipeline: turn news feeds into checked draft articles for the editor.",
@@ -681,7 +676,11 @@ def main(argv=None):
     )
     commands.add_parser("scan", help="fetch feeds and group stories only; calls no model (no API key needed)")
     commands.add_parser("status", help="configuration, lock holder, story and article queues, recent runs")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
     )

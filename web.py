@@ -9,7 +9,6 @@ module; it imports neither of them. An app's state is one `State` object on the 
 app (`app.state`), never string keys in `app.config`.
 """
 
-import datetime
 import hashlib
 import html
 import json
@@ -19,6 +18,7 @@ import threading
 import bottle
 from bottle import request, response
 
+import display
 import store
 import urls
 
@@ -192,7 +192,7 @@ def render(name, title, description="", **values):
         description=description or site["description"],
         canonical=absolute_url(request.path),
         path=request.path,
-        format_date=format_date,
+        format_date=display.format_date,
         static_url=static_url,
         safe_url=urls.safe_url,
         image_src=urls.safe_image_src,
@@ -241,16 +241,6 @@ def static_url(name):
 
 def absolute_url(path):
     return cfg()["site"]["base_url"].rstrip("/") + path
-
-
-def format_date(stamp):
-    """'2026-11-27T10:00:00+00:00' -> '27 Nov 2026'; blank stays blank."""
-    if not stamp:
-        return ""
-    try:
-        return datetime.datetime.fromisoformat(stamp).strftime("%-d %b %Y")
-    except ValueError:
-        return stamp
 
 
 # --- An article, as the reader's pages and the desk both show it -------------

@@ -8,10 +8,12 @@ import stat
 import pytest
 import requests
 import webtest
-from admin_support import PASSWORD, config, csrf_token, desk_config, login, make_article, password_hash  # noqa: F401
+from helpers import PASSWORD, csrf_token, login, make_article
 
 import app as milesahead
 import store
+
+pytestmark = pytest.mark.desk_open  # every test here has the desk open
 
 
 def session_cookie_header(response):

@@ -1,11 +1,13 @@
 """Desk actions over HTTP: every allowed move from its button, every other refused with 409."""
 
 import pytest
-from admin_support import config, desk_config, editor, login, make_article, password_hash, post_action  # noqa: F401
+from helpers import make_article, post_action
 
 import desk
 import store
 import workflow
+
+pytestmark = pytest.mark.desk_open  # every test here has the desk open
 
 ACTION_FOR = {target: action for action, target in desk.ACTION_TARGETS.items()}
 ALLOWED = [(a, b) for a, targets in workflow.TRANSITIONS.items() for b in targets]

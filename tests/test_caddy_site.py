@@ -24,14 +24,15 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from admin_support import PASSWORD, config, make_article, password_hash, seed_sample_cards  # noqa: F401
-from conftest import ROOT, free_port, wait_until_up
+from helpers import PASSWORD, ROOT, free_port, make_article, seed_sample_cards, wait_until_up
 from pyinfra.api.util import get_template
 
 import publish
 import store
 from infra.tasks import TEMPLATES, base
 from infra.tasks import caddy as caddy_task
+
+pytestmark = pytest.mark.desk_open  # every test here has the desk open
 
 # The Caddy each one is, by the version it must report: (path, version prefix).
 CADDYS = {

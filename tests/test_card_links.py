@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from test_cards_data import card_texts
+from helpers import card_texts
 
 import store
 import workflow

@@ -4,7 +4,7 @@ import datetime
 import json
 
 import pytest
-from test_migrations import sample_card
+from helpers import report_cards, sample_card
 
 import app as milesahead
 import store
@@ -112,35 +112,6 @@ def test_card_text_links_the_other_cards_it_names_but_not_itself(client, conn):
     assert [a["href"] for a in page.select("#best-for li a")] == ["/cards/explorer"]
     assert page.select_one(".verdict a")["href"] == "/cards/explorer"
     assert "<b>you</b>" in page.select_one("#best-for li").text  # card text is escaped, not HTML
-
-
-def report_cards(conn):
-    seed(
-        conn,
-        sample_card(
-            slug="fresh",
-            name="Fresh",
-            keywords=["Fresh"],
-            facts_checked="2026-11-30",
-            sources=[{"url": "https://a.example/", "title": "A", "publisher": "Pub A", "read": "2026-11-30"}],
-        ),
-        sample_card(
-            slug="stale",
-            name="Stale",
-            keywords=["Stale"],
-            facts_checked="2026-11-30",
-            sources=[
-                {"url": "https://b.example/", "title": "B", "publisher": "Pub B", "read": "2026-11-30"},
-                {
-                    "url": "https://c.example/",
-                    "title": "C review",
-                    "publisher": "Pub C",
-                    "published": "2025-06-30",
-                    "read": "2026-11-30",
-                },
-            ],
-        ),
-    )
 
 
 def test_cards_report_lists_oldest_facts_first_with_each_sources_age(conn):

@@ -1,6 +1,6 @@
 """Image credits that satisfy the licences: Title, Author, Source and License, linked, for every source."""
 
-from conftest import publish
+from helpers import publish
 
 import images
 

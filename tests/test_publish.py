@@ -8,21 +8,13 @@ import threading
 
 import pytest
 import webtest
-from admin_support import (  # noqa: F401
-    config,
-    desk_config,
-    editor,
-    login,
-    make_article,
-    password_hash,
-    post_action,
-    seed_sample_cards,
-)
-from conftest import ROOT, publish, wait_for
+from helpers import ROOT, login, make_article, post_action, publish, seed_sample_cards, wait_for
 
 import app as milesahead
 import publish as publishing
 import store
+
+pytestmark = pytest.mark.desk_open  # every test here has the desk open
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from conftest import publish
+from helpers import publish
 
 import store
 

@@ -5,7 +5,7 @@ import pathlib
 from collections import Counter
 
 import pytest
-from conftest import publish
+from helpers import publish
 
 import app as milesahead
 import store

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 import requests
-from conftest import ROOT, free_port, wait_until_up
+from helpers import ROOT, free_port, wait_until_up
 
 import app as milesahead
 import store

@@ -4,7 +4,7 @@ import itertools
 import random
 
 import pytest
-from admin_support import make_article, seed_sample_cards
+from helpers import make_article, seed_sample_cards
 
 import store
 import workflow

@@ -8,7 +8,7 @@ one document's request rename the other's elements to `ns0:` mid-flight.
 import concurrent.futures
 
 import requests
-from conftest import publish
+from helpers import publish
 
 
 def test_feed_and_sitemap_bytes_do_not_change_under_concurrent_requests(conn, live_server):

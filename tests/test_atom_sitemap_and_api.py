@@ -2,8 +2,7 @@
 
 import xml.etree.ElementTree as ET
 
-from conftest import publish
-from test_migrations import sample_card
+from helpers import publish, sample_card
 
 import store
 
