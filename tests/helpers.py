@@ -100,7 +100,7 @@ def start_cli_run(config_file, tmp_path):
 # --- articles and cards ---------------------------------------------------------------
 
 
-def publish(conn, title="Chase Sapphire Reserve bonus climbs", type="deal", **fields):
+def approved_article(conn, title="Chase Sapphire Reserve bonus climbs", type="deal", **fields):
     """An approved article, written through the store like the desk would."""
     values = dict(
         type=type,

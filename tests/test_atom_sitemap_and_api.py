@@ -2,7 +2,7 @@
 
 import xml.etree.ElementTree as ET
 
-from helpers import publish, sample_card
+from helpers import approved_article, sample_card
 
 import store
 
@@ -11,8 +11,8 @@ SM = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 
 
 def test_atom_feed_is_valid_atom_with_required_elements(client, seeded):
-    publish(seeded, "Feed story one")
-    publish(seeded, "Feed story two", type="summary")
+    approved_article(seeded, "Feed story one")
+    approved_article(seeded, "Feed story two", type="summary")
     page = client.get("/feed.xml")
     assert page.content_type == "application/atom+xml"
     feed = ET.fromstring(page.body)
@@ -35,7 +35,7 @@ def test_empty_feed_is_still_valid(client, seeded):
 
 
 def test_sitemap_lists_pages_cards_and_published_articles(client, seeded):
-    article = publish(seeded, "Sitemap story")
+    article = approved_article(seeded, "Sitemap story")
     urlset = ET.fromstring(client.get("/sitemap.xml").body)
     locs = [u.find(f"{SM}loc").text for u in urlset.findall(f"{SM}url")]
     assert "http://testserver/" in locs
@@ -61,8 +61,8 @@ def test_api_cards_and_card(client, seeded):
 
 
 def test_api_articles_published_only_with_filters(client, seeded):
-    publish(seeded, "API deal", type="deal")
-    publish(seeded, "API news", type="summary")
+    approved_article(seeded, "API deal", type="deal")
+    approved_article(seeded, "API news", type="summary")
     all_articles = client.get("/api/articles").json["articles"]
     assert [a["title"] for a in all_articles] == ["API news", "API deal"]
     assert [a["title"] for a in client.get("/api/articles?type=deal").json["articles"]] == ["API deal"]

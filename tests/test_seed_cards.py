@@ -5,7 +5,7 @@ import pathlib
 from collections import Counter
 
 import pytest
-from helpers import publish
+from helpers import approved_article
 
 import app as milesahead
 import store
@@ -30,7 +30,7 @@ def test_seeding_twice_changes_nothing(conn):
 
 def test_a_changed_card_is_updated_and_keeps_its_recent_changes(seeded):
     card = store.get_card(seeded, "chase-sapphire-reserve")
-    article = publish(seeded, "Sapphire Reserve news")
+    article = approved_article(seeded, "Sapphire Reserve news")
     seeded.execute(
         "INSERT INTO card_changes (card_id, article_id, created_at) VALUES (?, ?, ?)",
         (card["id"], article["id"], store.now()),

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, login, make_article, publish, seed_sample_cards
+from helpers import ROOT, approved_article, login, make_article, seed_sample_cards
 
 import display
 
@@ -42,7 +42,7 @@ def test_the_desk_links_its_own_stylesheet_and_the_review_page_too(editor, conn)
 
 
 def test_reader_pages_never_link_the_desk_stylesheet(client, seeded):
-    article = publish(seeded)
+    article = approved_article(seeded)
     paths = ["/", "/deals", "/news", "/cards", f"/articles/{article['slug']}", "/cards/chase-sapphire-reserve"]
     for path in paths:
         assert stylesheets(client.get(path)) == ["/static/style.css"], path
