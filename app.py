@@ -637,6 +637,11 @@ def main(argv=None):
         raise SystemExit(f"database error: {path}: {e}; {store.USABLE_DATABASE}") from None
     except CommandError as e:
         raise SystemExit(f"error: {e}") from None
+    except BrokenPipeError:
+        # The reader of our output left (`cards-report | head`): stop quietly, as other
+        # Unix tools do, and keep Python from complaining again while it flushes stdout.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(141) from None
 
 
 if __name__ == "__main__":

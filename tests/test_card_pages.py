@@ -2,6 +2,9 @@
 
 import datetime
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from helpers import report_cards, sample_card
@@ -141,3 +144,23 @@ def test_cards_report_command_prints_the_same_order(config, conn, tmp_path, caps
     assert out.index("Stale (stale)") < out.index("Fresh (fresh)")
     assert "2025-06-30  Pub C: C review" in out
     assert "undated, read 2026-11-30  Pub B: B" in out
+
+
+def test_cards_report_piped_into_head_ends_quietly(config, conn, tmp_path):
+    """`cards-report | head` closes the pipe early: the command stops without a traceback."""
+    store.seed_cards(
+        conn, [sample_card(slug=f"card-{n}", name=f"Card {n}", keywords=[f"Card {n}"]) for n in range(400)]
+    )
+    config_file = tmp_path / "cli.yaml"
+    config_file.write_text(f"database:\n  path: {config['database']['path']}\n")
+    report = subprocess.Popen(
+        [sys.executable, "app.py", "--config", str(config_file), "cards-report"],
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    report.stdout.readline()
+    report.stdout.close()  # what head does after its lines
+    _, errors = report.communicate(timeout=60)
+    assert b"Traceback" not in errors, errors.decode()
+    assert report.returncode != 0
