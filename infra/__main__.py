@@ -10,6 +10,7 @@
     python -m infra restore FILE [--dry]     replace the database from a backup
     python -m infra restore --from-replica [--at TIMESTAMP]   ... or from the replica
     python -m infra unlock                   remove a stale deploy lock
+    python -m infra sandbox up|env|status|down   a throw-away VM like the host, set up and deployed
 
 Hosts come from OCI_HOST/OCI_USER/OCI_SSH_KEY(_PATH)/OCI_SSH_PORT (see hosts.py)
 or --inventory FILE; defaults from group_data/all.py, overridden with --data KEY=VALUE.
@@ -29,7 +30,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from infra import hosts, release, secrets, settings
+from infra import hosts, release, sandbox, secrets, settings
 
 INFRA = Path(__file__).resolve().parent
 ROOT = INFRA.parent
@@ -392,11 +393,14 @@ def parser():
         "--at", metavar="TIMESTAMP", help="with --from-replica: the database as it was then (UTC, 2026-12-01T09:30:00Z)"
     )
     command("unlock", cmd_unlock, "remove a deploy lock left by a deploy that died")
+    sandbox.add_parser(sub)
     return p
 
 
 def main(argv=None):
     args = parser().parse_args(argv)
+    if args.command == "sandbox":  # its own host: no OCI_* needed yet
+        sys.exit(args.func(args))
     try:
         args.settings = settings.load(args.data)
     except ValueError as e:

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from infra.tasks import release as steps
+from infra.tasks import ship as steps
 
 ROOT = Path(__file__).resolve().parent.parent
 

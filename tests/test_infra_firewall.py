@@ -2,7 +2,7 @@
 
 `unshare --net` gives each test a netfilter of its own (root, as CI runs): the host's
 firewall is never touched. The rules file is a temporary copy of the one the VM image
-writes (tests/vm/build-image.sh), so these are OCI's lines, byte for byte.
+writes (infra/files/build-image.sh), so these are OCI's lines, byte for byte.
 """
 
 import shutil
@@ -20,7 +20,7 @@ REJECT = "-A INPUT -j REJECT --reject-with icmp-host-prohibited"
 
 
 def oci_rules():
-    script = (ROOT / "tests" / "vm" / "build-image.sh").read_text()
+    script = (ROOT / "infra" / "files" / "build-image.sh").read_text()
     body = script.split("oci_rules_v4() {", 1)[1].split("RULES\n}", 1)[0]
     return body.split("<<'RULES'\n", 1)[1]
 

@@ -29,3 +29,20 @@ def test_a_data_item_without_a_value_is_refused():
 )
 def test_where_readers_reach_the_site(data, public):
     assert settings.public_url(settings.load(data), "203.0.113.10") == public
+
+
+@pytest.mark.parametrize("value, enabled", [(None, True), ("true", True), ("false", False), ("FALSE", False)])
+def test_alloy_from_the_environment(monkeypatch, value, enabled):
+    # The sandbox's exports turn it off (a sandbox has no Grafana account to send to).
+    if value is None:
+        monkeypatch.delenv("ALLOY_ENABLED", raising=False)
+    else:
+        monkeypatch.setenv("ALLOY_ENABLED", value)
+    assert settings.load().alloy_enabled is enabled
+    assert settings.load(["alloy_enabled=true"]).alloy_enabled is True  # --data still decides
+
+
+def test_alloy_enabled_must_say_true_or_false(monkeypatch):
+    monkeypatch.setenv("ALLOY_ENABLED", "no")
+    with pytest.raises(ValueError, match="ALLOY_ENABLED='no': give true or false"):
+        settings.load()

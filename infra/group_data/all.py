@@ -56,7 +56,7 @@ caddy_shared_config = "/etc/caddy/Caddyfile"  # its config, as the container see
 caddy_upstream = ""  # empty: 127.0.0.1:<app_port>; shared: <the Compose network's gateway>:<app_port>
 # The published reader pages (the app's publish.dir) as Caddy sees them. Empty:
 # <app_root>/data/public; shared: /srv/milesahead/public, where the Caddy service
-# mounts <app_root>/data/public read-only (README: the shared Caddy).
+# mounts <app_root>/data/public read-only (docs/toolkit.md: a shared Caddy).
 caddy_public_root = ""
 # How long Caddy holds a request for the app while it restarts, and how often it retries.
 caddy_lb_try_duration = "10s"
@@ -68,7 +68,12 @@ caddy_validate_command = "caddy validate --adapter caddyfile --config /etc/caddy
 caddy_reload_command = "systemctl reload caddy"
 
 # Grafana Alloy from Grafana's apt repository; credentials come from GRAFANA_*.
-alloy_enabled = True
+# Off with --data alloy_enabled=false, or ALLOY_ENABLED=false in the environment (the
+# sandbox's exports have it: a sandbox has no Grafana Cloud account to send to).
+alloy_enabled = os.environ.get("ALLOY_ENABLED", "true").lower()
+if alloy_enabled not in ("true", "false"):
+    raise ValueError(f"ALLOY_ENABLED={alloy_enabled!r}: give true or false")
+alloy_enabled = alloy_enabled == "true"
 alloy_apt_repo = "deb [signed-by=/etc/apt/keyrings/grafana.asc] https://apt.grafana.com stable main"
 alloy_apt_key_url = "https://apt.grafana.com/gpg.key"  # "" for a trusted local repo
 
