@@ -1,18 +1,17 @@
 """milesahead: the web app (Bottle on waitress) and its command line.
 
-Sections, top to bottom: release and app factory, security headers, per-request database,
-page rendering, reader pages, feeds, JSON API, health and metrics, errors, CLI.
+Sections, top to bottom: release and app factory, reader pages, feeds, JSON API,
+health and metrics, routes, CLI. What every handler shares (state, database,
+rendering, security headers, errors) is in web.py; the editorial desk is desk.py
+and auth.py. No module of the app imports this one (tests do, for create_app): it is
+the entry point, `python app.py`.
 Only `approved` articles ever reach a reader URL; every reader query goes
 through store.list_published / store.get_published_article.
 """
 
 import argparse
-import datetime
 import errno
 import getpass
-import hashlib
-import html
-import json
 import logging
 import os
 import socket
@@ -25,21 +24,34 @@ import bottle
 from bottle import request, response
 
 import config as configuration
+import desk
 import metrics
 import pipeline
 import publish
 import store
 import urls
 import workflow
+from web import (
+    HERE,
+    STATIC,
+    CommandError,
+    State,
+    absolute_url,
+    cacheable,
+    cfg,
+    check_request,
+    db,
+    end_request,
+    error_page,
+    json_response,
+    publisher,
+    render,
+    render_article,
+    state,
+    with_safe_urls,
+    with_security_headers,
+)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-VIEWS = os.path.join(HERE, "views")
-# One list object for every render: Bottle caches compiled templates keyed by its id().
-TEMPLATE_LOOKUP = [VIEWS]
-STATIC = os.path.join(HERE, "static")
-# Reader pages may be cached this long; Caddy sends the same for the published files.
-PAGE_CACHE = "public, max-age=60"
-HTML = "text/html; charset=utf-8"
 STATIC_CACHE = "public, max-age=3600"
 FINGERPRINTED_CACHE = "public, max-age=31536000, immutable"
 
@@ -68,19 +80,13 @@ def commit_id():
 def create_app(config):
     """Build a fresh app for one config (tests build one per temp database)."""
     app = bottle.Bottle()
-    app.config["milesahead.config"] = config
-    app.config["milesahead.release"] = release_id()
-    app.config["milesahead.commit"] = commit_id()
-    app.config["milesahead.publisher"] = publish.Publisher(app, publish.public_dir(config), STATIC)
-    app.config["milesahead.startup_publish"] = None  # serve() sets it: "running", "ok" or the error
+    app.state = State(config, release_id(), commit_id())
+    app.state.publisher = publish.Publisher(app, publish.public_dir(config), STATIC)
     bottle.BaseRequest.MEMFILE_MAX = config["server"]["max_body_bytes"]
 
-    conn = store.connect(config["database"]["path"])
-    try:
+    with store.connected(config["database"]["path"]) as conn:
         store.migrate(conn)
-    finally:
-        conn.close()
-    metrics.set_build_info(app.config["milesahead.release"], store.SCHEMA_VERSION)
+    metrics.set_build_info(app.state.release, store.SCHEMA_VERSION)
 
     app.add_hook("before_request", check_request)
     app.add_hook("after_request", end_request)
@@ -91,198 +97,8 @@ def create_app(config):
     for code in (400, 401, 403, 404, 405, 409, 413, 429, 500, 503):
         app.error(code)(error_page)
     app.wsgi = with_security_headers(metrics.instrument(app.wsgi))
-
-    import admin  # the editorial desk adds its routes to the same app
-
-    admin.install(app)
+    desk.install(app)  # the editorial desk adds its routes to the same app
     return app
-
-
-def cfg():
-    return request.app.config["milesahead.config"]
-
-
-def publisher(app=None):
-    return (app or request.app).config["milesahead.publisher"]
-
-
-# --- Security headers --------------------------------------------------------
-# Sent by the app on every answer, so `make run` and the tests see what production
-# sends; Caddy's site (infra/templates/site.caddy.j2) sends the same for the files it
-# serves itself and keeps the app's own (tests/test_caddy_site.py holds the two equal).
-
-# Reader pages carry no script at all, and load only their own stylesheet and images.
-READER_CSP = (
-    "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self' https: http: data:; "
-    "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
-# The desk: only its own scripts, styles and forms; it frames only its own preview.
-DESK_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: http: data:; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-# The desk's preview of a reader page: framed by the desk alone, and sandboxed even when
-# opened on its own (an opaque origin: nothing in it could read the desk's session).
-PREVIEW_CSP = READER_CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'") + "; sandbox"
-SECURITY_HEADERS = [
-    ("X-Content-Type-Options", "nosniff"),
-    ("X-Frame-Options", "DENY"),
-    ("Referrer-Policy", "strict-origin-when-cross-origin"),
-    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
-    ("Cross-Origin-Opener-Policy", "same-origin"),
-]
-
-
-def is_desk_path(path):
-    return path in ("/admin", "/api/admin") or path.startswith(("/admin/", "/api/admin/"))
-
-
-def with_security_headers(wsgi):
-    """Add the security headers a handler did not set itself (the desk's preview sets its own).
-
-    A WSGI wrapper, like metrics.instrument, so the 500 of an unhandled exception gets
-    them too (Bottle's hooks run before it replaces the response).
-    """
-
-    def secured(environ, start_response):
-        wanted = [("Content-Security-Policy", READER_CSP), *SECURITY_HEADERS]
-        if is_desk_path(environ.get("PATH_INFO", "")):
-            # A desk URL names drafts: it never goes to another site as a referrer.
-            wanted = [("Content-Security-Policy", DESK_CSP), ("Referrer-Policy", "same-origin"), *SECURITY_HEADERS]
-
-        def add_missing(status, headers, exc_info=None):
-            present = {name.lower() for name, _value in headers}
-            for name, value in wanted:
-                if name.lower() not in present:
-                    headers = [*headers, (name, value)]
-                    present.add(name.lower())
-            return start_response(status, headers, exc_info)
-
-        return wsgi(environ, add_missing)
-
-    return secured
-
-
-# --- Per-request database ----------------------------------------------------
-# Opening a WAL database costs ~2 ms (it maps the shared-memory index), ten times
-# the rest of a page. So each waitress worker thread keeps one connection per
-# database file and reuses it; no transaction outlives a request (see end_request).
-
-_thread = threading.local()
-
-
-def db():
-    """This thread's connection to the configured database."""
-    path = cfg()["database"]["path"]
-    connections = _thread.__dict__.setdefault("connections", {})
-    if path not in connections:
-        connections[path] = store.connect(path)
-    return connections[path]
-
-
-def check_request():
-    """Refuse, before any route or login check, what no handler could read: a body over
-    server.max_body_bytes (413), and text that is not UTF-8 (400) in the query, a form
-    or a declared charset. Caught here, a stray byte is a 400 on every route, never a
-    500 and a logged traceback in whichever handler first decodes it."""
-    limit = cfg()["server"]["max_body_bytes"]
-    if request.content_length > limit:
-        bottle.abort(413, f"Request bodies are limited to {limit:,} bytes.")
-    content_type = request.content_type.lower()
-    charset = content_type.partition("charset=")[2].split(";")[0].strip().strip('"')
-    if charset and charset not in ("utf-8", "utf8"):
-        bottle.abort(400, f"Send text as UTF-8, not {charset}.")
-    try:
-        request.query.decode()
-        if request.content_length and not content_type.startswith("application/json"):
-            request.forms.decode()  # what every handler reads; JSON is checked by its parser
-    except UnicodeError:
-        bottle.abort(400, "The request is not valid UTF-8.")
-
-
-def end_request():
-    """Never let a transaction leak into the next request on this thread."""
-    connection = _thread.__dict__.get("connections", {}).get(cfg()["database"]["path"])
-    if connection is not None and connection.in_transaction:
-        connection.rollback()
-
-
-# --- Rendering ---------------------------------------------------------------
-
-
-def render(name, title, description="", **values):
-    """Render a template with what every page's <head> needs (title, canonical, OG)."""
-    site = cfg()["site"]
-    values.setdefault("og_image", "")
-    values.setdefault("og_type", "website")
-    return bottle.template(
-        name,
-        template_lookup=TEMPLATE_LOOKUP,
-        site=site,
-        persona=site["persona_name"],
-        page_title=title,
-        description=description or site["description"],
-        canonical=absolute_url(request.path),
-        path=request.path,
-        format_date=format_date,
-        static_url=static_url,
-        safe_url=urls.safe_url,
-        image_src=urls.safe_image_src,
-        outside_link=outside_link,
-        **values,
-    )
-
-
-def outside_link(url, text=""):
-    """An <a> to an outside URL the one URL policy keeps (urls.py); otherwise only its text.
-
-    Every href a template prints from data goes through this or safe_url, and every src
-    through image_src: a row stored before the policy, or by a path that forgot it, still
-    cannot render a script link. Print it with {{!...}}; both parts are escaped here.
-    """
-    href = urls.safe_url(url)
-    text = html.escape(text or href or "(link removed)")
-    if href is None:
-        return text
-    return f'<a href="{html.escape(href)}" rel="nofollow noopener">{text}</a>'
-
-
-def cacheable(callback):
-    """A reader page: the same for every reader until the editor publishes, so cacheable."""
-
-    def page(*args, **kwargs):
-        body = callback(*args, **kwargs)
-        response.set_header("Cache-Control", PAGE_CACHE)
-        if "Content-Type" not in response.headers:
-            response.content_type = HTML  # what Caddy sends for the published .html file
-        return body
-
-    return page
-
-
-_fingerprints = {}
-
-
-def static_url(name):
-    """/static/NAME?v=<content hash>: a new release's CSS is a new URL, so caches may keep it for a year."""
-    if name not in _fingerprints:
-        with open(os.path.join(STATIC, name), "rb") as f:
-            _fingerprints[name] = hashlib.sha256(f.read()).hexdigest()[:12]
-    return f"/static/{name}?v={_fingerprints[name]}"
-
-
-def absolute_url(path):
-    return cfg()["site"]["base_url"].rstrip("/") + path
-
-
-def format_date(stamp):
-    """'2026-11-27T10:00:00+00:00' -> '27 Nov 2026'; blank stays blank."""
-    if not stamp:
-        return ""
-    try:
-        return datetime.datetime.fromisoformat(stamp).strftime("%-d %b %Y")
-    except ValueError:
-        return stamp
 
 
 # --- Reader pages ------------------------------------------------------------
@@ -312,19 +128,6 @@ def article_page(slug):
     if article is None:
         bottle.abort(404, "No published article at this address.")
     return render_article(article)
-
-
-def render_article(article):
-    """The reader's article page; the desk's preview renders exactly this."""
-    return render(
-        "article",
-        article["title"],
-        article["tldr"],
-        article=article,
-        linked_cards=store.article_linked_cards(db(), article["id"]),
-        og_image=urls.safe_url(article["image_url"]) or "",
-        og_type="article",
-    )
 
 
 def cards_index():
@@ -431,60 +234,16 @@ def robots():
 
 # --- JSON API (read-only, published content only) ----------------------------
 
-PUBLIC_ARTICLE_FIELDS = [
-    "slug",
-    "type",
-    "title",
-    "tldr",
-    "key_details",
-    "body_html",
-    "links",
-    "sources",
-    "persona_take",
-    "image_url",
-    "image_alt",
-    "image_attribution",
-    "published_at",
-    "updated_at",
-]
-
 
 def public_article(article):
-    data = {k: v for k, v in with_safe_urls(article).items() if k in PUBLIC_ARTICLE_FIELDS}
+    data = {k: v for k, v in with_safe_urls(article).items() if k in store.PUBLIC_ARTICLE_FIELDS}
     data["url"] = absolute_url(f"/articles/{article['slug']}")
     return data
 
 
-def with_safe_urls(article):
-    """A copy of an article whose outside URLs are what the one URL policy keeps (urls.py).
-
-    What the JSON APIs send: a row stored before the policy, or by a path that forgot it,
-    must not hand a script link to whatever renders the API's answer. A link that is
-    refused is left out; a source, image credit or candidate keeps its text, with "" for
-    the URL.
-    """
-    data = dict(article)
-    data["links"] = [dict(link, url=urls.safe_url(link.get("url"))) for link in article["links"]]
-    data["links"] = [link for link in data["links"] if link["url"]]
-    data["sources"] = [dict(s, url=urls.safe_url(s.get("url")) or "") for s in article["sources"]]
-    data["image_url"] = urls.safe_url(article["image_url"]) or ""
-    data["image_thumb_url"] = urls.safe_image_src(article["image_thumb_url"]) or ""
-    credit = article["image_attribution"]
-    data["image_attribution"] = {k: (urls.safe_url(v) or "") if k in CREDIT_URLS else v for k, v in credit.items()}
-    data["image_candidates"] = [
-        {k: (urls.safe_url(v) or "") if k in CANDIDATE_URLS else v for k, v in c.items()}
-        for c in article["image_candidates"]
-        if isinstance(c, dict)
-    ]
-    return data
-
-
-CANDIDATE_URLS = ("url", "thumbnail", "thumb_url", "page")
-CREDIT_URLS = ("link", "author_url", "license_url")  # TASL: the work's, the author's and the licence's pages
-
-
 def public_card(card):
-    data = {k: card[k] for k in ("slug", "name", "issuer", "network", "category", "annual_fee_usd")}
+    data = {k: card[k] for k in ("slug", "name", "issuer", "category", "annual_fee_usd")}
+    data["network"] = card["network"] or None  # empty where no source confirmed it
     data.update(
         official_url=urls.safe_url(card["official_url"]) or "",
         first_year_fee_usd=card["first_year_fee_usd"],
@@ -498,12 +257,6 @@ def public_card(card):
         url=absolute_url(f"/cards/{card['slug']}"),
     )
     return data
-
-
-def json_response(data, status=200):
-    response.status = status
-    response.content_type = "application/json"
-    return json.dumps(data, ensure_ascii=False, indent=1)
 
 
 def api_articles():
@@ -570,25 +323,22 @@ def asked_on_this_host():
 
 def health(app):
     """/healthz's body: {"status": "ok", ...}, or {"status": "error", "reason": ...}."""
-    release = app.config["milesahead.release"]
-    published = app.config["milesahead.startup_publish"]
+    release = state(app).release
+    published = state(app).startup_publish
     if published == "running":
         return {"status": "error", "release": release, "reason": "publishing reader pages"}
     if published not in (None, "ok"):
         return {"status": "error", "release": release, "reason": f"publishing failed: {published}"}
     try:
-        conn = store.connect(app.config["milesahead.config"]["database"]["path"])  # fresh: see the file as it is now
-        try:
+        with store.connected(state(app).config["database"]["path"]) as conn:  # fresh: see the file as it is now
             version = store.schema_version(conn)
             cards = store.count_cards(conn)
-        finally:
-            conn.close()
     except Exception as e:  # any failure here means "do not send traffic"
         return {"status": "error", "release": release, "reason": f"database unusable: {e}"}
     if version != store.SCHEMA_VERSION:
         reason = f"schema version {version}, this release expects {store.SCHEMA_VERSION}"
         return {"status": "error", "release": release, "reason": reason}
-    commit = app.config["milesahead.commit"]
+    commit = state(app).commit
     return {"status": "ok", "release": release, "commit": commit, "schema_version": version, "cards": cards}
 
 
@@ -627,44 +377,7 @@ ROUTES = [
 ]
 
 
-# --- Errors ------------------------------------------------------------------
-
-ERROR_TITLES = {
-    400: "Bad request",
-    401: "Sign in needed",
-    403: "Forbidden",
-    404: "Page not found",
-    405: "Method not allowed",
-    409: "Not allowed right now",
-    413: "Request too large",
-    429: "Too many attempts",
-    500: "Something broke",
-    503: "Unavailable",
-}
-
-
-def error_page(error):
-    """Every error is a page (or JSON under /api), never a traceback."""
-    code = error.status_code
-    if "Cache-Control" not in response.headers:  # a missing page must not be cached as if it existed
-        response.set_header("Cache-Control", "no-store")
-    message = error.body if isinstance(error.body, str) and code != 500 else ""
-    if code == 500:
-        message = "The error has been logged. Please try again in a moment."
-    if request.path.startswith("/api/"):
-        response.content_type = "application/json"
-        return json.dumps({"error": ERROR_TITLES.get(code, "Error"), "message": message, "status": code})
-    try:
-        return render("error", ERROR_TITLES.get(code, "Error"), code=code, message=message)
-    except Exception:  # the error page must not itself fail (e.g. database gone)
-        return f"{code} {ERROR_TITLES.get(code, 'Error')}"
-
-
 # --- Command line ------------------------------------------------------------
-
-
-class CommandError(Exception):
-    """An operational problem the operator must fix; main() prints it as one line."""
 
 
 def serve(config, host=None, port=None):
@@ -682,7 +395,7 @@ def serve(config, host=None, port=None):
         server.close()
         raise
     print(
-        f"milesahead {app.config['milesahead.release']} on "
+        f"milesahead {app.state.release} on "
         + " ".join(f"http://{address}/" for address in listen_addresses(host, port)),
         flush=True,
     )
@@ -766,17 +479,17 @@ def start_publishing(app):
     /healthz answers 503 until it is done, so a deploy's health gate passes only once
     readers get this release's pages; until then Caddy keeps serving the previous ones.
     """
-    app.config["milesahead.startup_publish"] = "running"
+    app.state.startup_publish = "running"
 
     def run():
         try:
             report = publisher(app).publish_all()
         except Exception as e:  # the gate reports it; the old pages stay in place
             logging.getLogger("milesahead.publish").exception("publishing reader pages failed")
-            app.config["milesahead.startup_publish"] = str(e) or type(e).__name__
+            app.state.startup_publish = str(e) or type(e).__name__
             return
         print(f"published reader pages: {report}", flush=True)
-        app.config["milesahead.startup_publish"] = "ok"
+        app.state.startup_publish = "ok"
 
     threading.Thread(target=run, name="publish-at-start", daemon=True).start()
 
@@ -788,23 +501,17 @@ def cmd_publish(config):
 
 
 def cmd_migrate(config):
-    conn = store.connect(config["database"]["path"])
-    try:
+    with store.connected(config["database"]["path"]) as conn:
         applied = store.migrate(conn)
         version = store.schema_version(conn)
-    finally:
-        conn.close()
     print(f"schema at version {version}" + (f"; applied: {', '.join(applied)}" if applied else "; nothing to do"))
 
 
 def cmd_seed_cards(config):
     cards = store.load_seed_cards()
-    conn = store.connect(config["database"]["path"])
-    try:
+    with store.connected(config["database"]["path"]) as conn:
         store.migrate(conn)
         counts = store.seed_cards(conn, cards)
-    finally:
-        conn.close()
     print("cards: {inserted} inserted, {updated} updated, {unchanged} unchanged".format(**counts))
     if counts["inserted"] or counts["updated"]:
         # Card pages and the lists, the sitemap and the articles that show card names.
@@ -814,12 +521,9 @@ def cmd_seed_cards(config):
 
 def cmd_cards_report(config):
     """Print each card's facts age and its sources' ages, oldest first, for the editor."""
-    conn = store.connect(config["database"]["path"])
-    try:
+    with store.connected(config["database"]["path"]) as conn:
         store.migrate(conn)
         rows = store.cards_report(conn)
-    finally:
-        conn.close()
     if not rows:
         print("no cards in the database: run `app.py seed-cards` first")
         return
@@ -837,17 +541,15 @@ def cmd_cards_report(config):
 
 
 def cmd_backup(config, dest):
-    conn = store.connect(config["database"]["path"])
-    try:
-        path = store.backup(conn, dest)
-    except OSError as e:
-        raise CommandError(
-            f"cannot write the backup to {dest} ({e.strerror}); choose a path this user can write"
-        ) from None
-    except sqlite3.Error as e:
-        raise CommandError(f"cannot write the backup to {dest} ({e}); choose a path this user can write") from None
-    finally:
-        conn.close()
+    with store.connected(config["database"]["path"]) as conn:
+        try:
+            path = store.backup(conn, dest)
+        except OSError as e:
+            raise CommandError(
+                f"cannot write the backup to {dest} ({e.strerror}); choose a path this user can write"
+            ) from None
+        except sqlite3.Error as e:
+            raise CommandError(f"cannot write the backup to {dest} ({e}); choose a path this user can write") from None
     print(f"backup written to {path} (integrity ok)")
 
 
@@ -875,7 +577,8 @@ def port_number(text):
     return int(text)
 
 
-def main(argv=None):
+def parser():
+    """The command line; tests read its commands from here."""
     parser = argparse.ArgumentParser(
         prog="app.py",
         description="milesahead web app: serve the site and manage its database.",
@@ -898,7 +601,11 @@ def main(argv=None):
     p = commands.add_parser("backup", help="write a consistent online copy of the database")
     p.add_argument("dest", help="file to write (replaced atomically)")
     commands.add_parser("hash-password", help="read a password (no echo) and print its bcrypt hash")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
 
     if args.command == "hash-password":
         return cmd_hash_password()
@@ -930,6 +637,11 @@ def main(argv=None):
         raise SystemExit(f"database error: {path}: {e}; {store.USABLE_DATABASE}") from None
     except CommandError as e:
         raise SystemExit(f"error: {e}") from None
+    except BrokenPipeError:
+        # The reader of our output left (`cards-report | head`): stop quietly, as other
+        # Unix tools do, and keep Python from complaining again while it flushes stdout.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(141) from None
 
 
 if __name__ == "__main__":

@@ -24,10 +24,8 @@ new one, so a story is written once.
 import calendar
 import datetime
 import hashlib
-import html
 import math
 import re
-import unicodedata
 import urllib.parse
 from collections import Counter
 
@@ -37,6 +35,7 @@ import requests
 import outside
 import store
 import urls
+from text import STOPWORDS, html_to_line
 
 # --- Sources -----------------------------------------------------------------
 
@@ -53,12 +52,7 @@ def sync_sources(conn, feeds):
             url = feed["url"]
             site = feed.get("site") or ""  # empty: each item's own link names its site
             name = feed.get("name") or hostname(url)
-            conn.execute(
-                "INSERT INTO feed_sources (name, url, site) VALUES (?, ?, ?)"
-                " ON CONFLICT (url) DO UPDATE SET name = excluded.name, site = excluded.site",
-                (name, url, site),
-            )
-            rows.append(dict(conn.execute("SELECT * FROM feed_sources WHERE url = ?", (url,)).fetchone()))
+            rows.append(store.upsert_feed_source(conn, name, url, site))
     return rows
 
 
@@ -116,18 +110,8 @@ def fetch(conn, source, session, timeout, user_agent, deadline=None):
             whole = True
     except (requests.RequestException, FeedError) as e:
         result.update(status="error", error=f"{source['url']}: {describe(e)}")
-    with store.transaction(conn):
-        if whole:
-            conn.execute(
-                "UPDATE feed_sources SET etag = ?, last_modified = ? WHERE id = ?",
-                (response.headers.get("ETag", ""), response.headers.get("Last-Modified", ""), source["id"]),
-            )
-        elif result["status"] == "error":  # ask for the whole document next time
-            conn.execute("UPDATE feed_sources SET etag = '', last_modified = '' WHERE id = ?", (source["id"],))
-        conn.execute(
-            "UPDATE feed_sources SET last_fetched_at = ?, last_error = ? WHERE id = ?",
-            (store.now(), result["error"], source["id"]),
-        )
+    validators = (response.headers.get("ETag", ""), response.headers.get("Last-Modified", "")) if whole else None
+    store.record_fetch(conn, source["id"], result["error"], validators)
     return result
 
 
@@ -140,13 +124,7 @@ HARMLESS = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
 
 
 def describe(error):
-    if isinstance(error, outside.DeadlineExceeded):
-        return "no whole document within the deadline"
-    if isinstance(error, requests.Timeout):
-        return "timed out"
-    if isinstance(error, requests.ConnectionError):
-        return "connection failed"
-    return str(error) or type(error).__name__
+    return outside.describe(error, "document") or str(error) or type(error).__name__
 
 
 # --- Normalising and storing -------------------------------------------------
@@ -154,9 +132,7 @@ def describe(error):
 
 def plain_text(value):
     """Feed HTML to one line of text: tags dropped, entities decoded, whitespace collapsed."""
-    text = re.sub(r"<[^>]+>", " ", value or "")
-    text = unicodedata.normalize("NFKC", html.unescape(text))
-    return re.sub(r"\s+", " ", text).strip()
+    return html_to_line(value, nfkc=True)
 
 
 def content_hash(title, summary):
@@ -201,34 +177,11 @@ def normalise(entry, site, fallback_site=""):
 
 def store_items(conn, source_id, items):
     """Insert items; a content hash already stored is a duplicate. Returns (new, duplicates)."""
-    new = 0
-    stamp = store.now()
-    with store.transaction(conn):
-        for item in items:
-            cursor = conn.execute(
-                "INSERT OR IGNORE INTO raw_items (source_id, site, url, title, summary, published_at,"
-                " content_hash, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    source_id,
-                    item["site"],
-                    item["url"],
-                    item["title"],
-                    item["summary"],
-                    item["published_at"],
-                    item["content_hash"],
-                    stamp,
-                ),
-            )
-            new += cursor.rowcount
+    new = store.add_items(conn, source_id, items)
     return new, len(items) - new
 
 
 # --- Stories -----------------------------------------------------------------
-
-STOPWORDS = set(
-    """a an and are as at be by for from has have in is it its new of on or that the this to
-    was were will with you your our we after about into over than up out now more can get gets""".split()
-)
 
 
 def tokens(text):
@@ -282,17 +235,12 @@ def story_type(texts, keywords):
     return "deal" if len(found) >= 2 else "summary"
 
 
-def cluster(conn, pipeline_config):
-    """Group recent items into stories; returns {"stories": new cluster ids, "attached": n}."""
+def group_stories(conn, pipeline_config):
+    """Group recent items into stories; returns {"stories": new story ids, "attached": n}."""
     cutoff = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=pipeline_config["window_hours"])
-    rows = conn.execute(
-        "SELECT id, site, title, summary, content_hash, cluster_id FROM raw_items"
-        " WHERE COALESCE(published_at, fetched_at) >= ? ORDER BY COALESCE(published_at, fetched_at), id",
-        (cutoff.replace(microsecond=0).isoformat(),),
-    ).fetchall()
+    rows = store.recent_items(conn, cutoff.replace(microsecond=0).isoformat())
     texts = [f"{r['title']} {r['title']} {r['summary']}" for r in rows]
     result = {"stories": [], "attached": 0}
-    stamp = store.now()
     for members in group(texts, pipeline_config["cluster_threshold"]):
         items = [rows[i] for i in members]
         existing = sorted({r["cluster_id"] for r in items if r["cluster_id"]})
@@ -300,30 +248,18 @@ def cluster(conn, pipeline_config):
         with store.transaction(conn):
             if existing:
                 loose = [r["id"] for r in items if not r["cluster_id"]]
-                for item_id in loose:
-                    conn.execute("UPDATE raw_items SET cluster_id = ? WHERE id = ?", (existing[0], item_id))
+                store.attach_items(conn, existing[0], loose)
                 result["attached"] += len(loose)
                 continue
             if len(sites) < pipeline_config["min_sites"]:
                 continue
             fingerprint = hashlib.sha256("".join(sorted(r["content_hash"] for r in items)).encode()).hexdigest()
             kind = story_type([texts[i] for i in members], pipeline_config["deal_keywords"])
-            cluster_id = conn.execute(
-                "INSERT INTO clusters (fingerprint, title, type, site_count, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (fingerprint, items[0]["title"], kind, len(sites), stamp, stamp),
-            ).lastrowid
-            conn.executemany("UPDATE raw_items SET cluster_id = ? WHERE id = ?", [(cluster_id, r["id"]) for r in items])
-        result["stories"].append(cluster_id)
+            story_id = store.add_story(conn, fingerprint, items[0]["title"], kind, len(sites))
+            store.attach_items(conn, story_id, [r["id"] for r in items])
+        result["stories"].append(story_id)
     return result
 
 
-def story(conn, cluster_id):
-    """A cluster with its items, as the writer reads it."""
-    row = conn.execute("SELECT * FROM clusters WHERE id = ?", (cluster_id,)).fetchone()
-    items = conn.execute(
-        "SELECT site, url, title, summary, published_at FROM raw_items WHERE cluster_id = ?"
-        " ORDER BY COALESCE(published_at, fetched_at), id",
-        (cluster_id,),
-    ).fetchall()
-    return {"id": row["id"], "title": row["title"], "type": row["type"], "items": [dict(i) for i in items]}
+# A story with its items, as the writer reads it.
+story = store.get_story

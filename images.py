@@ -25,7 +25,6 @@ scores are kept for the editor in image_candidates.
 
 import base64
 import concurrent.futures
-import html
 import io
 import json
 import logging
@@ -41,6 +40,7 @@ import llm
 import metrics
 import outside
 import urls
+from text import QUERY_STOPWORDS, html_to_line
 
 log = logging.getLogger("milesahead.images")
 
@@ -70,19 +70,13 @@ class SearchFailed(Exception):
 
 # --- Query terms -------------------------------------------------------------
 
-STOPWORDS = set(
-    """a an and are as at be by for from has have in is it its of on or that the this to was were
-    will with you your now new more than after about into over what who why how can get gets just
-    their them they our we up out back""".split()
-)
-
 
 def query_terms(title, tldr="", count=2):
     """Short keyword phrases: the title's first significant words, then the TL;DR's."""
 
     def words(text):
         found = re.findall(r"[A-Za-z][A-Za-z'&-]+", text or "")
-        return [w for w in found if w.lower() not in STOPWORDS and len(w) > 2]
+        return [w for w in found if w.lower() not in QUERY_STOPWORDS and len(w) > 2]
 
     first = words(title)[:4]
     seen = {w.lower() for w in first}
@@ -255,7 +249,7 @@ def search_wikimedia(settings, term, limit, get):
         meta = info.get("extmetadata") or {}
 
         def field(name, meta=meta):
-            return text_of_html((meta.get(name) or {}).get("value", ""))
+            return html_to_line((meta.get(name) or {}).get("value", ""))
 
         file_name = page.get("title", "").removeprefix("File:").rsplit(".", 1)[0]
 
@@ -319,31 +313,27 @@ def candidate(
     work_title=None,
     **extra,
 ):
-    author = text_of_html(author)[:120]
+    author = html_to_line(author)[:120]
     return {
         "source": source,
         "id": str(id),
         "url": url,
         "thumb": thumb,
         "page": page,
-        "title": text_of_html(title)[:300],
+        "title": html_to_line(title)[:300],
         "tags": [t for t in tags if t][:10],
         "author": author,
         "attribution": {
-            "title": text_of_html(title if work_title is None else work_title)[:200],
+            "title": html_to_line(title if work_title is None else work_title)[:200],
             "author": author,
             "author_url": author_url,
             "source": shown_as,
-            "license": text_of_html(license)[:80],
+            "license": html_to_line(license)[:80],
             "license_url": license_url,
             "link": link,
         },
         **extra,
     }
-
-
-def text_of_html(value):
-    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", str(value or "")))).strip()
 
 
 # --- Searching all sources ---------------------------------------------------
@@ -503,12 +493,9 @@ def say_skipped_once(source):
 
 
 def describe(error):
-    if isinstance(error, outside.DeadlineExceeded):
-        return "no whole answer within the deadline"
-    if isinstance(error, requests.Timeout):
-        return "timed out"
-    if isinstance(error, requests.ConnectionError):
-        return "connection failed"
+    transport = outside.describe(error, "answer")
+    if transport:
+        return transport
     if isinstance(error, outside.Stopped):
         return "stopped: the process is shutting down"
     if isinstance(error, requests.HTTPError) and error.response is not None:

@@ -34,6 +34,18 @@ class TooLarge(requests.RequestException):
     """The body went past the caller's byte cap."""
 
 
+def describe(error, what="answer"):
+    """A transport failure in a few words for the run record (`what` did not arrive in time),
+    or None when `error` is not one: the caller then says what its own errors mean."""
+    if isinstance(error, DeadlineExceeded):
+        return f"no whole {what} within the deadline"
+    if isinstance(error, requests.Timeout):
+        return "timed out"
+    if isinstance(error, requests.ConnectionError):
+        return "connection failed"
+    return None
+
+
 def deadline_in(seconds):
     """A deadline `seconds` from now, on the monotonic clock (what every call here takes)."""
     return time.monotonic() + float(seconds)

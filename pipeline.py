@@ -1,23 +1,17 @@
 """The content pipeline: news feeds in, checked draft articles with the right image out.
 
-    python pipeline.py [--config PATH] run       # one full run now
-    python pipeline.py [--config PATH] scan      # fetch feeds and group stories; no model calls
-    python pipeline.py [--config PATH] status    # configuration, lock, recent runs, queues
+What a run does, its commands and exit codes, and what a run record holds:
+docs/pipeline.md. What the code keeps true:
 
-A run: fetch feeds (conditional GETs) -> store new items once -> group them
-into stories (feeds.py) -> for each new story citing 2+ sites, newest first, at
-most pipeline.max_stories_per_run: write, critique, revise once if the critic
-listed issues (keeping the better-scored version), fill missing key details and
-links, write the persona's take, find an image (images.py), and store a `draft`
-in one transaction -> then revise every `revision_requested` article with the
-editor's feedback, re-score it and move it to `pending` as a new revision.
-
-One run at a time: an fcntl lock on <database dir>/pipeline.lock, which the
-kernel releases when the process dies, so a crash never leaves it stuck; a run
-row still marked `running` from a dead process is marked `interrupted` by the
-next run. Nothing is written for a story until its article is complete, so a
-killed run leaves no half-written article. A failing story, feed, image source
-or revision is recorded in the run's errors and the run goes on.
+- one run at a time: an fcntl lock on <database dir>/pipeline.lock, which the
+  kernel releases when the process dies, so a crash never leaves it stuck; a run
+  row still marked `running` from a dead process is marked `interrupted` by the
+  next run;
+- nothing is written for a story until its article is complete, in one
+  transaction, so a killed run leaves no half-written article and a story whose
+  article exists is never written twice;
+- a failing story, feed, image source or revision is recorded in the run and the
+  run goes on.
 
 Sections: configuration, the lock, run records, stories, editor feedback,
 entry points (run, scan, trigger_run, start_scheduler), status, CLI.
@@ -26,7 +20,6 @@ entry points (run, scan, trigger_run, start_scheduler), status, CLI.
 import argparse
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import re
@@ -170,10 +163,8 @@ class Run:
     def start(cls, conn, trigger):
         before = metrics.run_samples()
         with store.transaction(conn):
-            stale = mark_interrupted(conn, "the process running this run stopped before it finished")
-            run_id = conn.execute(
-                "INSERT INTO pipeline_runs (trigger, started_at) VALUES (?, ?)", (trigger, store.now())
-            ).lastrowid
+            stale = store.mark_runs_interrupted(conn, "the process running this run stopped before it finished")
+            run_id = store.start_run(conn, trigger)
         if stale:
             metrics.PIPELINE_RUNS.labels(outcome="interrupted").inc(len(stale))
         return cls(conn, run_id, before)
@@ -205,21 +196,10 @@ class Run:
         metrics.CALL_FAILURES.labels(service="feed" if kind == "feed" else name, outcome=outcome_of(reason)).inc()
 
     def save(self, status=None):
-        sets = "stages = ?, counts = ?, errors = ?, failures = ?"
-        values = [
-            json.dumps(self.stages),
-            json.dumps(dict(self.counts)),
-            json.dumps(self.errors),
-            json.dumps(self.failures),
-        ]
-        if status:
-            sets += ", status = ?, finished_at = ?"
-            values += [status, store.now()]
         counted = metrics.counted_since(self.before)
         increments = {key: value - self.saved.get(key, 0) for key, value in counted.items()}
         with store.transaction(self.conn):
-            # `sets` is one of two literals above
-            self.conn.execute(f"UPDATE pipeline_runs SET {sets} WHERE id = ?", [*values, self.id])  # noqa: S608
+            store.save_run(self.conn, self.id, self.stages, dict(self.counts), self.errors, self.failures, status)
             # in the same transaction, so /metrics never counts a stage twice or loses one
             store.add_metric_totals(self.conn, {key: n for key, n in increments.items() if n})
         self.saved = counted
@@ -270,24 +250,14 @@ def fetch_feeds(conn, config, run):
             run.error(f"feed {message}")
 
 
-def stories_to_write(conn, limit):
-    """New stories newest first, then ones that failed before (a transient failure gets another go)."""
-    rows = conn.execute(
-        "SELECT id FROM clusters WHERE status IN ('new', 'failed') AND article_id IS NULL"
-        " ORDER BY status = 'failed', id DESC LIMIT ?",
-        (limit,),
-    ).fetchall()
-    return [r["id"] for r in rows]
-
-
-def write_story(conn, config, client, run, cluster_id):
+def write_story(conn, config, client, run, story_id):
     """Write, check, illustrate and store one story as a draft. Returns the article id."""
-    done = conn.execute("SELECT id FROM articles WHERE cluster_id = ?", (cluster_id,)).fetchone()
-    if done:  # stored by a run that died before marking its cluster
-        mark_cluster(conn, cluster_id, "generated", article_id=done["id"])
-        return done["id"]
-    story = feeds.story(conn, cluster_id)
-    label = f"story {cluster_id} ({story['title'][:60]})"
+    done = store.article_for_story(conn, story_id)
+    if done:  # stored by a run that died before marking its story
+        store.mark_story(conn, story_id, "generated", article_id=done)
+        return done
+    story = store.get_story(conn, story_id)
+    label = f"story {story_id} ({story['title'][:60]})"
     client = client.until(outside.deadline_in(float(config["pipeline"]["story_budget_seconds"])))
     with run.stage("generate"):
         article = writer.write_article(client, story)
@@ -313,7 +283,7 @@ def write_story(conn, config, client, run, cluster_id):
                 article["key_details"] = article["key_details"] or extra["key_details"]
                 article["links"] = article["links"] or extra["links"]
                 refused += extra["refused_links"]
-        for url in writer.keep_links(article, allowed_sites(conn, story["items"])):
+        for url in writer.keep_links(article, allowed_domains(conn, story["items"])):
             run.count("links_dropped")
             run.error(f"{label}: link {url[:100]!r} dropped (not a source's site or a card issuer's)")
         try:
@@ -350,32 +320,23 @@ def write_story(conn, config, client, run, cluster_id):
         critic_score=verdict["score"],
         critic_issues=verdict["issues"],
         image_candidates=found["candidates"],
-        cluster_id=cluster_id,
+        cluster_id=story_id,
         **found["fields"],
     )
-    mark_cluster(conn, cluster_id, "generated", article_id=article_id)
+    store.mark_story(conn, story_id, "generated", article_id=article_id)
     metrics.CRITIC_SCORE.observe(verdict["score"])
     return article_id
 
 
-def mark_cluster(conn, cluster_id, status, article_id=None, error=""):
-    with store.transaction(conn):
-        conn.execute(
-            "UPDATE clusters SET status = ?, article_id = COALESCE(?, article_id), error = ?, updated_at = ?"
-            " WHERE id = ?",
-            (status, article_id, error[:1000], store.now(), cluster_id),
-        )
-
-
-def allowed_sites(conn, items):
-    """The sites an article may link to: its sources' and the card issuers' (from each card's official page).
+def allowed_domains(conn, items):
+    """The domains an article may link to: its sources' and the card issuers' (from each card's official page).
 
     Feed text can ask a model for any link; only these survive (writer.keep_links).
     """
-    sites = {writer.site_domain(i["url"]) for i in items if i.get("url")}
-    sites |= {writer.site_domain(i["site"]) for i in items if i.get("site")}
-    sites |= {writer.site_domain(r["official_url"]) for r in conn.execute("SELECT official_url FROM cards")}
-    return sites - {""}
+    domains = {writer.domain_of(i["url"]) for i in items if i.get("url")}
+    domains |= {writer.domain_of(i["site"]) for i in items if i.get("site")}
+    domains |= {writer.domain_of(url) for url in store.issuer_urls(conn)}
+    return domains - {""}
 
 
 def model_role(error):
@@ -384,23 +345,23 @@ def model_role(error):
 
 
 def write_stories(conn, config, client, run):
-    for cluster_id in stories_to_write(conn, config["pipeline"]["max_stories_per_run"]):
+    for story_id in store.stories_to_write(conn, config["pipeline"]["max_stories_per_run"]):
         if outside.STOP.is_set():  # the process is stopping: leave the rest for the next run
             break
         try:
-            write_story(conn, config, client, run, cluster_id)
+            write_story(conn, config, client, run, story_id)
         except llm.LLMError as e:
             reason = str(e)
-            run.fail("model", model_role(e), f"story {cluster_id}", reason)
+            run.fail("model", model_role(e), f"story {story_id}", reason)
         except Exception as e:  # a bug in one story must not cost the others
-            log.exception("story %s failed", cluster_id)
+            log.exception("story %s failed", story_id)
             reason = f"{type(e).__name__}: {e}"
         else:
             run.count("drafts_written")
             continue
         run.count("stories_failed")
-        run.error(f"story {cluster_id}: {reason}")
-        mark_cluster(conn, cluster_id, "failed", error=reason)
+        run.error(f"story {story_id}: {reason}")
+        store.mark_story(conn, story_id, "failed", error=reason)
 
 
 # --- Editor feedback ---------------------------------------------------------
@@ -411,11 +372,10 @@ def revise_requested(conn, config, client, run):
     import workflow  # the desk's state machine; imported late so feeds-only tools need not load it
 
     persona = config["site"]["persona_name"]
-    rows = conn.execute("SELECT id FROM articles WHERE status = 'revision_requested' ORDER BY updated_at").fetchall()
-    for row in rows:
+    for article_id in store.ids_with_status(conn, "revision_requested"):
         if outside.STOP.is_set():
             break
-        article = store.get_article(conn, row["id"])
+        article = store.get_article(conn, article_id)
         bounded = client.until(outside.deadline_in(float(config["pipeline"]["story_budget_seconds"])))
         try:
             revised = writer.revise_for_editor(bounded, persona, article, article["feedback"])
@@ -423,7 +383,7 @@ def revise_requested(conn, config, client, run):
                 run.error(
                     f"revision of article {article['id']}: the model's link {url!r} dropped (only http(s) is kept)"
                 )
-            for url in writer.keep_links(revised, allowed_sites(conn, article["sources"])):
+            for url in writer.keep_links(revised, allowed_domains(conn, article["sources"])):
                 run.count("links_dropped")
                 run.error(f"revision of article {article['id']}: link {url[:100]!r} dropped (not a source's site)")
             verdict = writer.critique_revision(bounded, {**article, **revised})
@@ -490,51 +450,45 @@ def scan(config):
 def execute(config, trigger, write, lock=None):
     """The run itself (the caller holds the lock; released here when handed over)."""
     try:
-        conn = store.connect(config["database"]["path"])
-    except BaseException:
-        if lock is not None:
-            lock.release()
-        raise
-    try:
-        store.migrate(conn)
-        run_record = Run.start(conn, trigger)
-        started = time.perf_counter()
-        try:
-            with run_record.stage("fetch"):
-                fetch_feeds(conn, config, run_record)
-            with run_record.stage("cluster"):
-                grouped = feeds.cluster(conn, config["pipeline"])
-                run_record.count("stories_new", len(grouped["stories"]))
-                run_record.count("items_joined_stories", grouped["attached"])
-            if write:
-                client = llm.Client(config)
-                write_stories(conn, config, client, run_record)
-                with run_record.stage("feedback"):
-                    revise_requested(conn, config, client, run_record)
-                run_record.count("llm_requests", client.stats["requests"])
-                run_record.count("llm_cache_hits", client.stats["cache_hits"])
-        except Exception as e:
-            log.exception("run %s failed", run_record.id)
-            run_record.error(f"run failed: {type(e).__name__}: {e}")
-            run_record.stages["total"] = round(time.perf_counter() - started, 3)
-            run_record.finish("failed")
-        except BaseException as e:  # SIGTERM/SIGINT (Stopping), Ctrl-C, SystemExit: say so, then stop
-            run_record.error(f"stopped by a signal ({e})" if isinstance(e, Stopping) else "stopped by a signal")
-            run_record.stages["total"] = round(time.perf_counter() - started, 3)
-            run_record.finish("interrupted")
-            raise
-        else:
-            elapsed = time.perf_counter() - started
-            run_record.stages["total"] = round(elapsed, 3)
-            metrics.PIPELINE_DURATION.labels(stage="total").observe(elapsed)
-            if outside.STOP.is_set():  # stop_runs: the web process is stopping under this run
-                run_record.error("stopped by a signal: the process is shutting down")
+        with store.connected(config["database"]["path"]) as conn:
+            store.migrate(conn)
+            run_record = Run.start(conn, trigger)
+            started = time.perf_counter()
+            try:
+                with run_record.stage("fetch"):
+                    fetch_feeds(conn, config, run_record)
+                with run_record.stage("cluster"):
+                    grouped = feeds.group_stories(conn, config["pipeline"])
+                    run_record.count("stories_new", len(grouped["stories"]))
+                    run_record.count("items_joined_stories", grouped["attached"])
+                if write:
+                    client = llm.Client(config)
+                    write_stories(conn, config, client, run_record)
+                    with run_record.stage("feedback"):
+                        revise_requested(conn, config, client, run_record)
+                    run_record.count("llm_requests", client.stats["requests"])
+                    run_record.count("llm_cache_hits", client.stats["cache_hits"])
+            except Exception as e:
+                log.exception("run %s failed", run_record.id)
+                run_record.error(f"run failed: {type(e).__name__}: {e}")
+                run_record.stages["total"] = round(time.perf_counter() - started, 3)
+                run_record.finish("failed")
+            except BaseException as e:  # SIGTERM/SIGINT (Stopping), Ctrl-C, SystemExit: say so, then stop
+                run_record.error(f"stopped by a signal ({e})" if isinstance(e, Stopping) else "stopped by a signal")
+                run_record.stages["total"] = round(time.perf_counter() - started, 3)
                 run_record.finish("interrupted")
+                raise
             else:
-                run_record.finish()
-        return run_record.id
+                elapsed = time.perf_counter() - started
+                run_record.stages["total"] = round(elapsed, 3)
+                metrics.PIPELINE_DURATION.labels(stage="total").observe(elapsed)
+                if outside.STOP.is_set():  # stop_runs: the web process is stopping under this run
+                    run_record.error("stopped by a signal: the process is shutting down")
+                    run_record.finish("interrupted")
+                else:
+                    run_record.finish()
+            return run_record.id
     finally:
-        conn.close()
         if lock is not None:
             lock.release()
 
@@ -577,24 +531,9 @@ def stop_runs(config, timeout=3):
     while lock.holder() == os.getpid() and time.monotonic() < deadline:
         time.sleep(0.05)
     if lock.holder() == os.getpid():
-        conn = store.connect(config["database"]["path"])
-        try:
-            with store.transaction(conn):
-                stopped = mark_interrupted(conn, "stopped by a signal: the process is shutting down")
-        finally:
-            conn.close()
+        with store.connected(config["database"]["path"]) as conn, store.transaction(conn):
+            stopped = store.mark_runs_interrupted(conn, "stopped by a signal: the process is shutting down")
         metrics.PIPELINE_RUNS.labels(outcome="interrupted").inc(len(stopped))
-
-
-def mark_interrupted(conn, reason):
-    """Mark every `running` row interrupted with `reason` (the caller holds the run lock). Returns them."""
-    rows = conn.execute("SELECT id, errors FROM pipeline_runs WHERE status = 'running'").fetchall()
-    for row in rows:
-        conn.execute(
-            "UPDATE pipeline_runs SET status = 'interrupted', finished_at = ?, errors = ? WHERE id = ?",
-            (store.now(), json.dumps([*json.loads(row["errors"]), reason]), row["id"]),
-        )
-    return rows
 
 
 class Scheduler:
@@ -652,11 +591,10 @@ def status_report(config):
     lines.append(f"schedule: every {minutes} minutes in the web process" if minutes else "schedule: off")
     pid = RunLock(lock_path(config)).holder()
     lines.append(f"lock: held by process {pid} (a run is in progress)" if pid else "lock: free (no run in progress)")
-    conn = store.connect(config["database"]["path"])
-    try:
+    with store.connected(config["database"]["path"]) as conn:
         store.migrate(conn)
-        waiting = dict(conn.execute("SELECT status, COUNT(*) FROM clusters GROUP BY status").fetchall())
-        statuses = dict(conn.execute("SELECT status, COUNT(*) FROM articles GROUP BY status").fetchall())
+        waiting = store.story_counts(conn)
+        statuses = store.status_counts(conn)
         lines.append(
             "stories: {} waiting, {} failed, {} written".format(
                 waiting.get("new", 0), waiting.get("failed", 0), waiting.get("generated", 0)
@@ -680,8 +618,6 @@ def status_report(config):
                 lines.append(f"      ! {describe_failure(failure)}")
             if len(r["failures"]) > 5:
                 lines.append(f"      ! ... and {len(r['failures']) - 5} more failed calls")
-    finally:
-        conn.close()
     return "\n".join(lines)
 
 
@@ -693,17 +629,13 @@ def describe_failure(failure):
 
 
 def run_summary(config, run_id):
-    conn = store.connect(config["database"]["path"])
-    try:
-        row = conn.execute("SELECT * FROM pipeline_runs WHERE id = ?", (run_id,)).fetchone()
-    finally:
-        conn.close()
-    counts = json.loads(row["counts"])
-    lines = [f"run {run_id}: {row['status']} in {json.loads(row['stages']).get('total', 0):.1f}s"]
-    lines += [f"  {k}: {v}" for k, v in sorted(counts.items())]
-    lines += [f"  error: {e}" for e in json.loads(row["errors"])]
-    lines += [f"  failed call: {describe_failure(f)}" for f in json.loads(row["failures"])]
-    return row["status"], "\n".join(lines)
+    with store.connected(config["database"]["path"]) as conn:
+        run = store.get_run(conn, run_id)
+    lines = [f"run {run_id}: {run['status']} in {run['stages'].get('total', 0):.1f}s"]
+    lines += [f"  {k}: {v}" for k, v in sorted(run["counts"].items())]
+    lines += [f"  error: {e}" for e in run["errors"]]
+    lines += [f"  failed call: {describe_failure(f)}" for f in run["failures"]]
+    return run["status"], "\n".join(lines)
 
 
 # --- Command line ------------------------------------------------------------
@@ -716,7 +648,8 @@ EXIT_FAILED = 4
 EXIT_CODES = {"ok": EXIT_OK, "partial": EXIT_PARTIAL, "failed": EXIT_FAILED}
 
 
-def main(argv=None):
+def parser():
+    """The command line; tests read its commands from here."""
     parser = argparse.ArgumentParser(
         prog="pipeline.py",
         description="milesahead content pipeline: turn news feeds into checked draft articles for the editor.",
@@ -743,7 +676,11 @@ def main(argv=None):
     )
     commands.add_parser("scan", help="fetch feeds and group stories only; calls no model (no API key needed)")
     commands.add_parser("status", help="configuration, lock holder, story and article queues, recent runs")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
     )

@@ -1,10 +1,10 @@
 """Reader pages as files, so Caddy serves readers at static-file speed.
 
 Reader pages change only when the editor publishes, the cards are seeded or a
-release brings new templates. So the app renders each public URL through its own
-Bottle routes (exactly the bytes it would send a reader) into a `public/`
-directory, and Caddy serves those files; the app is needed only for the desk,
-POSTs and unknown paths. A restart of the app is then invisible to readers.
+release brings new templates, so they are rendered through the app's own Bottle
+routes (exactly the bytes it would send) into `public/`, and a restart of the app
+is invisible to readers. When pages are written and which file each URL becomes:
+README.md, "Reader pages are published as files".
 
 Rules every write keeps:
 - atomic: a page goes to a temp file in the same directory, then is renamed over
@@ -16,10 +16,7 @@ Rules every write keeps:
 - one publisher at a time per public/ directory (an flock), so the app and a
   `seed-cards` run cannot interleave an older render over a newer one.
 
-URL -> file: `/` -> index.html, `/feed.xml` -> feed.xml, `/api/...` -> `api/....json`,
-other pages -> `<path>.html`, `/static/x` -> `static/x` (copied from the release).
-Each page also gets a gzip twin (`index.html.gz`) that Caddy sends to readers who
-accept gzip, so it never compresses a page per request.
+Each page also gets a gzip twin, so Caddy never compresses a page per request.
 """
 
 import concurrent.futures
@@ -194,11 +191,8 @@ class Publisher:
         with self._locked():
             statics = []
             if everything:
-                conn = store.connect(self.app.config["milesahead.config"]["database"]["path"])
-                try:
+                with store.connected(self.app.state.config["database"]["path"]) as conn:
                     pages = all_pages(conn)
-                finally:
-                    conn.close()
                 statics = static_files(self.static_dir)
             staged = []
             try:

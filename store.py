@@ -1,8 +1,15 @@
 """SQLite storage shared by the web app, the pipeline and the toolkit's backups.
 
-Sections, in order: connection settings, migrations, cards (seed and read),
-articles (write and read), backup. Every write runs in a short BEGIN IMMEDIATE
-transaction so the web process and the pipeline never deadlock on upgrade.
+The one owner of the database: every SQL statement of the app is in a named function
+here, and other modules call those (a new query is a new function here, not SQL in the
+caller). Sections, in order: connections, migrations, cards (seed and read), articles
+(the field table, write and read), revisions, events and card links, desk sessions,
+feeds, items and stories, pipeline runs, metrics, backup.
+
+Every write runs in a short BEGIN IMMEDIATE transaction so the web process and the
+pipeline never deadlock on upgrade. A function that says "the caller's transaction"
+writes inside one its caller holds (`with store.transaction(conn):`), so several writes
+commit together; the others open their own.
 """
 
 import contextlib
@@ -97,6 +104,19 @@ def _why_not(folder, error):
     if os.path.isdir(existing):
         return error.strerror
     return "it is a file, not a directory" if existing == folder else f"{existing} is a file, not a directory"
+
+
+@contextlib.contextmanager
+def connected(path):
+    """A connection for one piece of work, closed after it: `with store.connected(path) as conn:`.
+
+    (Web requests reuse a connection per thread instead: web.db.)
+    """
+    conn = connect(path)
+    try:
+        yield conn
+    finally:
+        conn.close()
 
 
 @contextlib.contextmanager
@@ -410,7 +430,7 @@ def seed_cards(conn, cards):
             values = (
                 card["name"],
                 card["issuer"],
-                card["network"],
+                card.get("network", ""),  # left out where no source confirms it
                 card["category"],
                 card["annual_fee_usd"],
                 card["official_url"],
@@ -569,7 +589,39 @@ ALLOWED_TAGS = {
     "th",
     "td",
 }
-JSON_FIELDS = ["key_details", "links", "sources", "critic_issues", "image_attribution", "image_candidates"]
+
+# Every article field, once. Each list below is derived from this table, so a new field is
+# one line here (and a migration). Columns: the name; stored as JSON text; sent by the public
+# JSON API; its label in a revision's diff ("": not kept in revisions, which snapshot the
+# text alone); written by the pipeline and the desk (the rest the store sets itself).
+ARTICLE_FIELDS = [
+    # name               JSON   public  revision label   written
+    ("slug", False, True, "", False),
+    ("title", False, True, "Title", True),
+    ("tldr", False, True, "TL;DR", True),
+    ("type", False, True, "Type", True),
+    ("body_html", False, True, "Body", True),
+    ("key_details", True, True, "Key details", True),
+    ("persona_take", False, True, "Take", True),
+    ("critic_score", False, False, "Critic score", True),
+    ("critic_issues", True, False, "Critic issues", True),
+    ("links", True, True, "", True),
+    ("sources", True, True, "", True),
+    ("image_url", False, True, "", True),
+    ("image_thumb_url", False, False, "", True),
+    ("image_alt", False, True, "", True),
+    ("image_attribution", True, True, "", True),
+    ("image_candidates", True, False, "", True),
+    ("feedback", False, False, "", True),
+    ("cluster_id", False, False, "", True),
+    ("published_at", False, True, "", False),
+    ("updated_at", False, True, "", False),
+]
+JSON_FIELDS = [name for name, is_json, _public, _label, _written in ARTICLE_FIELDS if is_json]
+PUBLIC_ARTICLE_FIELDS = [name for name, _json, public, _label, _written in ARTICLE_FIELDS if public]
+# (field, label) in the order a diff shows them
+REVISION_FIELDS = [(name, label) for name, _json, _public, label, _written in ARTICLE_FIELDS if label]
+ARTICLE_COLUMNS = {name for name, _json, _public, _label, written in ARTICLE_FIELDS if written}
 
 
 def sanitize_html(html):
@@ -618,27 +670,6 @@ def _article_values(fields):
     return values
 
 
-ARTICLE_COLUMNS = {
-    "type",
-    "title",
-    "tldr",
-    "key_details",
-    "body_html",
-    "links",
-    "sources",
-    "persona_take",
-    "critic_score",
-    "critic_issues",
-    "image_url",
-    "image_thumb_url",
-    "image_alt",
-    "image_attribution",
-    "image_candidates",
-    "cluster_id",
-    "feedback",
-}
-
-
 def insert_article(conn, author="pipeline", note="", status="draft", **fields):
     """Store a new article and its first revision in one transaction. Returns its id."""
     unknown = set(fields) - ARTICLE_COLUMNS
@@ -670,11 +701,10 @@ def add_revision(conn, article_id, author, note=""):
     number = conn.execute(
         "SELECT COALESCE(MAX(number), 0) + 1 FROM article_revisions WHERE article_id = ?", (article_id,)
     ).fetchone()[0]
+    columns = ", ".join(field for field, _label in REVISION_FIELDS)  # from the table above, never input
     conn.execute(
-        "INSERT INTO article_revisions (article_id, number, author, note, type, title, tldr, body_html,"
-        " key_details, persona_take, critic_score, critic_issues, created_at)"
-        " SELECT id, ?, ?, ?, type, title, tldr, body_html, key_details, persona_take, critic_score,"
-        " critic_issues, ? FROM articles WHERE id = ?",
+        f"INSERT INTO article_revisions (article_id, number, author, note, {columns}, created_at)"  # noqa: S608
+        f" SELECT id, ?, ?, ?, {columns}, ? FROM articles WHERE id = ?",
         (number, author, note, now(), article_id),
     )
     return number
@@ -724,18 +754,275 @@ def article_linked_cards(conn, article_id):
     return [dict(r) for r in rows]
 
 
+def update_article(conn, article_id, **values):
+    """Set these columns of one article (the caller's transaction): JSON encoded, body sanitised.
+
+    Only the workflow's own literals and fields checked against ARTICLE_COLUMNS come here.
+    """
+    unknown = set(values) - ARTICLE_COLUMNS - {"status", "updated_at", "published_at"}
+    if unknown:
+        raise ValueError(f"unknown article fields: {sorted(unknown)}")
+    values = _article_values(values)
+    assignments = ", ".join(f"{column} = ?" for column in values)
+    # column names are checked above, never raw input
+    conn.execute(f"UPDATE articles SET {assignments} WHERE id = ?", [*values.values(), article_id])  # noqa: S608
+
+
+def status_counts(conn):
+    """{status: number of articles} for every status, zeros included (desk, pipeline, /metrics)."""
+    counts = dict.fromkeys(ARTICLE_STATUSES, 0)
+    counts.update(conn.execute("SELECT status, COUNT(*) FROM articles GROUP BY status").fetchall())
+    return counts
+
+
+def list_by_status(conn, status, limit=50):
+    """One desk queue: the articles in a status, last changed first, without their long fields."""
+    rows = conn.execute(
+        "SELECT id, slug, status, type, title, tldr, critic_score, created_at, updated_at, published_at"
+        " FROM articles WHERE status = ? ORDER BY updated_at DESC, id DESC LIMIT ?",
+        (status, limit),
+    ).fetchall()
+    return [dict(r) for r in rows]
+
+
+def ids_with_status(conn, status):
+    """Ids of every article in a status, the longest unchanged first (the pipeline's revisions)."""
+    return [r[0] for r in conn.execute("SELECT id FROM articles WHERE status = ? ORDER BY updated_at", (status,))]
+
+
+def article_for_story(conn, story_id):
+    """The id of the article written from a story, or None."""
+    row = conn.execute("SELECT id FROM articles WHERE cluster_id = ?", (story_id,)).fetchone()
+    return row[0] if row else None
+
+
+# --- Revisions, events and card links ----------------------------------------
+
+
+def revisions(conn, article_id):
+    """An article's revisions, oldest first, their JSON fields decoded."""
+    rows = conn.execute("SELECT * FROM article_revisions WHERE article_id = ? ORDER BY number", (article_id,))
+    result = []
+    for row in rows.fetchall():
+        revision = dict(row)
+        for field in ("key_details", "critic_issues"):
+            revision[field] = json.loads(revision[field])
+        result.append(revision)
+    return result
+
+
+def add_event(conn, article_id, actor, action, from_status, to_status, feedback=""):
+    """Record who did what to an article (the caller's transaction)."""
+    conn.execute(
+        "INSERT INTO article_events (article_id, actor, action, from_status, to_status, feedback, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (article_id, actor, action, from_status, to_status, feedback or "", now()),
+    )
+
+
+def events(conn, article_id):
+    rows = conn.execute("SELECT * FROM article_events WHERE article_id = ? ORDER BY id", (article_id,)).fetchall()
+    return [dict(r) for r in rows]
+
+
+def set_card_links(conn, article_id, card_ids):
+    """Link the article to exactly these cards, and list it in their Recent Changes (the caller's
+    transaction). A link that exists keeps its date; cards not named lose the article."""
+    marks = ",".join("?" for _ in card_ids)
+    # marks are only "?" placeholders
+    for table in ("article_cards", "card_changes"):
+        sql = f"DELETE FROM {table} WHERE article_id = ? AND card_id NOT IN ({marks})"  # noqa: S608
+        conn.execute(sql, [article_id, *card_ids])
+    stamp = now()
+    for card_id in card_ids:
+        conn.execute("INSERT OR IGNORE INTO article_cards (article_id, card_id) VALUES (?, ?)", (article_id, card_id))
+        conn.execute(
+            "INSERT OR IGNORE INTO card_changes (card_id, article_id, created_at) VALUES (?, ?, ?)",
+            (card_id, article_id, stamp),
+        )
+
+
+def issuer_urls(conn):
+    """Every card's official URL: the issuers' sites an article may link to."""
+    return [r[0] for r in conn.execute("SELECT official_url FROM cards")]
+
+
+# --- Desk sessions -----------------------------------------------------------
+
+
+def revoke_session(conn, nonce, expires_at, now_seconds):
+    """Remember a logged-out session until it would have expired anyway; forget expired ones."""
+    with transaction(conn):
+        conn.execute("DELETE FROM revoked_sessions WHERE expires_at < ?", (now_seconds,))
+        conn.execute("INSERT OR IGNORE INTO revoked_sessions (nonce, expires_at) VALUES (?, ?)", (nonce, expires_at))
+
+
+def is_session_revoked(conn, nonce):
+    return conn.execute("SELECT 1 FROM revoked_sessions WHERE nonce = ?", (nonce,)).fetchone() is not None
+
+
+# --- Feeds, items and stories ------------------------------------------------
+# A story is a group of items about one piece of news; its table is `clusters`.
+
+
+def upsert_feed_source(conn, name, url, site):
+    """Add or rename a configured feed (the caller's transaction); returns its row."""
+    conn.execute(
+        "INSERT INTO feed_sources (name, url, site) VALUES (?, ?, ?)"
+        " ON CONFLICT (url) DO UPDATE SET name = excluded.name, site = excluded.site",
+        (name, url, site),
+    )
+    return dict(conn.execute("SELECT * FROM feed_sources WHERE url = ?", (url,)).fetchone())
+
+
+def record_fetch(conn, source_id, error, validators=None):
+    """After a fetch: its time and error; the reply's (etag, last_modified) when the whole feed
+    parsed, or blank ones after an error, so the next fetch asks for the whole document."""
+    with transaction(conn):
+        if validators is not None:
+            conn.execute("UPDATE feed_sources SET etag = ?, last_modified = ? WHERE id = ?", (*validators, source_id))
+        elif error:
+            conn.execute("UPDATE feed_sources SET etag = '', last_modified = '' WHERE id = ?", (source_id,))
+        conn.execute(
+            "UPDATE feed_sources SET last_fetched_at = ?, last_error = ? WHERE id = ?", (now(), error, source_id)
+        )
+
+
+def add_items(conn, source_id, items):
+    """Insert normalised items; one whose content hash is stored already is skipped. Returns how many were new."""
+    new = 0
+    stamp = now()
+    with transaction(conn):
+        for item in items:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO raw_items (source_id, site, url, title, summary, published_at,"
+                " content_hash, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    source_id,
+                    item["site"],
+                    item["url"],
+                    item["title"],
+                    item["summary"],
+                    item["published_at"],
+                    item["content_hash"],
+                    stamp,
+                ),
+            )
+            new += cursor.rowcount
+    return new
+
+
+def recent_items(conn, since):
+    """Items published (else fetched) since `since`, oldest first: what the stories are grouped from."""
+    return conn.execute(
+        "SELECT id, site, title, summary, content_hash, cluster_id FROM raw_items"
+        " WHERE COALESCE(published_at, fetched_at) >= ? ORDER BY COALESCE(published_at, fetched_at), id",
+        (since,),
+    ).fetchall()
+
+
+def attach_items(conn, story_id, item_ids):
+    """Make these items part of a story (the caller's transaction)."""
+    conn.executemany("UPDATE raw_items SET cluster_id = ? WHERE id = ?", [(story_id, i) for i in item_ids])
+
+
+def add_story(conn, fingerprint, title, type, site_count):
+    """A new story, status `new` (the caller's transaction; it attaches the items). Returns its id."""
+    stamp = now()
+    return conn.execute(
+        "INSERT INTO clusters (fingerprint, title, type, site_count, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (fingerprint, title, type, site_count, stamp, stamp),
+    ).lastrowid
+
+
+def get_story(conn, story_id):
+    """A story with its items, oldest first, as the writer reads it."""
+    row = conn.execute("SELECT * FROM clusters WHERE id = ?", (story_id,)).fetchone()
+    items = conn.execute(
+        "SELECT site, url, title, summary, published_at FROM raw_items WHERE cluster_id = ?"
+        " ORDER BY COALESCE(published_at, fetched_at), id",
+        (story_id,),
+    ).fetchall()
+    return {"id": row["id"], "title": row["title"], "type": row["type"], "items": [dict(i) for i in items]}
+
+
+def stories_to_write(conn, limit):
+    """New stories newest first, then ones that failed before (a transient failure gets another go)."""
+    rows = conn.execute(
+        "SELECT id FROM clusters WHERE status IN ('new', 'failed') AND article_id IS NULL"
+        " ORDER BY status = 'failed', id DESC LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [r["id"] for r in rows]
+
+
+def mark_story(conn, story_id, status, article_id=None, error=""):
+    with transaction(conn):
+        conn.execute(
+            "UPDATE clusters SET status = ?, article_id = COALESCE(?, article_id), error = ?, updated_at = ?"
+            " WHERE id = ?",
+            (status, article_id, error[:1000], now(), story_id),
+        )
+
+
+def story_counts(conn):
+    """{status: number of stories} (new, generated, failed, skipped; a status with none is absent)."""
+    return dict(conn.execute("SELECT status, COUNT(*) FROM clusters GROUP BY status").fetchall())
+
+
+# --- Pipeline runs -----------------------------------------------------------
+
+RUN_JSON = (("stages", {}), ("counts", {}), ("errors", []), ("failures", []))
+
+
+def _run(row):
+    """A pipeline_runs row with its JSON columns decoded: the one place they are read."""
+    if row is None:
+        return None
+    run = dict(row)
+    for key, empty in RUN_JSON:
+        try:
+            run[key] = json.loads(run[key] or "null") or empty
+        except ValueError:
+            run[key] = empty
+    return run
+
+
+def start_run(conn, trigger):
+    """A new `running` row (the caller's transaction). Returns its id."""
+    return conn.execute("INSERT INTO pipeline_runs (trigger, started_at) VALUES (?, ?)", (trigger, now())).lastrowid
+
+
+def save_run(conn, run_id, stages, counts, errors, failures, status=None):
+    """What a run has recorded so far, and its final status when given (the caller's transaction)."""
+    values = [json.dumps(stages), json.dumps(counts), json.dumps(errors), json.dumps(failures)]
+    if status:
+        sql = "UPDATE pipeline_runs SET stages = ?, counts = ?, errors = ?, failures = ?, status = ?, finished_at = ?"
+        values += [status, now()]
+    else:
+        sql = "UPDATE pipeline_runs SET stages = ?, counts = ?, errors = ?, failures = ?"
+    conn.execute(sql + " WHERE id = ?", [*values, run_id])
+
+
+def get_run(conn, run_id):
+    return _run(conn.execute("SELECT * FROM pipeline_runs WHERE id = ?", (run_id,)).fetchone())
+
+
 def list_runs(conn, limit=20):
     """Latest pipeline runs, newest first, with their JSON columns decoded (the desk and the CLI)."""
-    runs = []
-    for row in conn.execute("SELECT * FROM pipeline_runs ORDER BY id DESC LIMIT ?", (limit,)):
-        run = dict(row)
-        for key, empty in (("stages", {}), ("counts", {}), ("errors", []), ("failures", [])):
-            try:
-                run[key] = json.loads(run[key] or "null") or empty
-            except ValueError:
-                run[key] = empty
-        runs.append(run)
-    return runs
+    return [_run(row) for row in conn.execute("SELECT * FROM pipeline_runs ORDER BY id DESC LIMIT ?", (limit,))]
+
+
+def mark_runs_interrupted(conn, reason):
+    """Mark every `running` row interrupted, adding `reason` to its errors (the caller's
+    transaction; the caller holds the run lock). Returns their ids."""
+    stopped = [_run(row) for row in conn.execute("SELECT * FROM pipeline_runs WHERE status = 'running'").fetchall()]
+    for run in stopped:
+        conn.execute(
+            "UPDATE pipeline_runs SET status = 'interrupted', finished_at = ?, errors = ? WHERE id = ?",
+            (now(), json.dumps([*run["errors"], reason]), run["id"]),
+        )
+    return [run["id"] for run in stopped]
 
 
 # --- Metrics -----------------------------------------------------------------
@@ -760,7 +1047,7 @@ def metric_totals(conn):
 
 def observed_state(conn):
     """What /metrics reports about the data: articles by status, the editor's oldest wait, the last good run."""
-    articles = dict(conn.execute("SELECT status, COUNT(*) FROM articles GROUP BY status").fetchall())
+    articles = status_counts(conn)
     # waiting since it entered its status: the last event into it, else when it was written
     # (a join on the article_events_article index, cheap with thousands of articles)
     oldest = conn.execute(

@@ -1,6 +1,6 @@
 """The editorial workflow: the article state machine, revisions, events, card links.
 
-Used by the desk (admin.py) and by the pipeline. Every status change goes
+Used by the desk (desk.py) and by the pipeline. Every status change goes
 through `transition`, every edit through `revise`; both record who did what in
 article_events, and both run in one transaction (their own, or the caller's
 when one is already open on the connection).
@@ -16,11 +16,11 @@ when one is already open on the connection).
 import contextlib
 import difflib
 import html
-import json
 import re
 import unicodedata
 
 import store
+from text import html_to_text
 
 TRANSITIONS = {
     "draft": ("approved", "rejected", "revision_requested"),
@@ -30,8 +30,8 @@ TRANSITIONS = {
     "unpublished": ("approved",),
     "rejected": (),
 }
-# The verb recorded in article_events for a move to each status.
-ACTIONS = {
+# The verb article_events.action records for a move to each status.
+EVENT_VERBS = {
     "approved": "approve",
     "rejected": "reject",
     "revision_requested": "request_revision",
@@ -47,16 +47,6 @@ STATUS_LABELS = {
     "unpublished": "Unpublished",
 }
 EDITABLE = store.ARTICLE_COLUMNS - {"cluster_id"}
-REVISION_FIELDS = [
-    ("title", "Title"),
-    ("tldr", "TL;DR"),
-    ("type", "Type"),
-    ("body_html", "Body"),
-    ("key_details", "Key details"),
-    ("persona_take", "Take"),
-    ("critic_score", "Critic score"),
-    ("critic_issues", "Critic issues"),
-]
 
 
 class TransitionRefused(Exception):
@@ -99,14 +89,6 @@ def _load(conn, article_id):
     return article
 
 
-def record_event(conn, article_id, actor, action, from_status, to_status, feedback=""):
-    conn.execute(
-        "INSERT INTO article_events (article_id, actor, action, from_status, to_status, feedback, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (article_id, actor, action, from_status, to_status, feedback or "", store.now()),
-    )
-
-
 # --- Status changes ----------------------------------------------------------
 
 
@@ -136,10 +118,8 @@ def _move(conn, article, target, actor, feedback):
         sets["feedback"] = feedback
     if target == "approved" and not article["published_at"]:
         sets["published_at"] = stamp  # a re-approval keeps its first publication date
-    assignments = ", ".join(f"{column} = ?" for column in sets)
-    # column names are the literals above, never input
-    conn.execute(f"UPDATE articles SET {assignments} WHERE id = ?", [*sets.values(), article["id"]])  # noqa: S608
-    record_event(conn, article["id"], actor, ACTIONS[target], current, target, feedback)
+    store.update_article(conn, article["id"], **sets)
+    store.add_event(conn, article["id"], actor, EVENT_VERBS[target], current, target, feedback)
     if target == "approved":
         link_cards(conn, article["id"])
     elif target == "unpublished":
@@ -168,13 +148,11 @@ def revise(conn, article_id, actor, note="", to_status=None, **fields):
         article = _load(conn, article_id)
         if to_status is not None and to_status not in TRANSITIONS.get(article["status"], ()):
             raise TransitionRefused(article["status"], to_status)  # before anything is written
-        values = _column_values(fields)
-        values["updated_at"] = store.now()
-        assignments = ", ".join(f"{column} = ?" for column in values)
-        # column names are checked against EDITABLE above, never raw input
-        conn.execute(f"UPDATE articles SET {assignments} WHERE id = ?", [*values.values(), article_id])  # noqa: S608
+        store.update_article(conn, article_id, **_trimmed(fields), updated_at=store.now())
         number = store.add_revision(conn, article_id, actor, note)
-        record_event(conn, article_id, actor, "edit", article["status"], article["status"], _edit_summary(number, note))
+        store.add_event(
+            conn, article_id, actor, "edit", article["status"], article["status"], _edit_summary(number, note)
+        )
         if to_status is not None:
             _move(conn, store.get_article(conn, article_id), to_status, actor, "")
         elif article["status"] == "approved":
@@ -182,17 +160,9 @@ def revise(conn, article_id, actor, note="", to_status=None, **fields):
         return store.get_article(conn, article_id)
 
 
-def _column_values(fields):
-    values = {}
-    for key, value in fields.items():
-        if key in store.JSON_FIELDS:
-            value = json.dumps(value, ensure_ascii=False)
-        elif key == "body_html":
-            value = store.sanitize_html(value)
-        elif key in ("title", "tldr"):
-            value = (value or "").strip()
-        values[key] = value
-    return values
+def _trimmed(fields):
+    """An edit's fields with the title and TL;DR stripped of outer spaces (the store encodes the rest)."""
+    return {k: (v or "").strip() if k in ("title", "tldr") else v for k, v in fields.items()}
 
 
 def _edit_summary(number, note):
@@ -213,22 +183,9 @@ def changed_fields(article, fields):
     return changed
 
 
-def revisions(conn, article_id):
-    rows = conn.execute(
-        "SELECT * FROM article_revisions WHERE article_id = ? ORDER BY number", (article_id,)
-    ).fetchall()
-    result = []
-    for row in rows:
-        revision = dict(row)
-        revision["key_details"] = json.loads(revision["key_details"])
-        revision["critic_issues"] = json.loads(revision["critic_issues"])
-        result.append(revision)
-    return result
-
-
-def events(conn, article_id):
-    rows = conn.execute("SELECT * FROM article_events WHERE article_id = ? ORDER BY id", (article_id,)).fetchall()
-    return [dict(r) for r in rows]
+# An article's history as the desk shows it (the queries are the store's).
+revisions = store.revisions
+events = store.events
 
 
 def diff_revisions(old, new):
@@ -237,7 +194,7 @@ def diff_revisions(old, new):
     [{"field", "label", "segments": [(op, text)]}] with op one of same/del/ins.
     """
     changes = []
-    for field, label in REVISION_FIELDS:
+    for field, label in store.REVISION_FIELDS:
         a, b = _diffable(field, old[field]), _diffable(field, new[field])
         if a != b:
             changes.append({"field": field, "label": label, "segments": diff_words(a, b)})
@@ -299,18 +256,6 @@ def _matched(old, new):
             runs.append(("same" if op == "equal" else "changed", old_rest[i1:i2], new_rest[j1:j2]))
     runs.append(("same", old[len(old) - end :], new[len(new) - end :]))
     return [run for run in runs if run[1] or run[2]]
-
-
-BLOCK_END = re.compile(r"</(p|h[1-6]|li|blockquote|tr|table|ul|ol)\s*>|<br\s*/?>", re.IGNORECASE)
-TAG = re.compile(r"<[^>]*>")
-
-
-def html_to_text(fragment):
-    """Readable text of sanitised article HTML: a line per block, entities decoded."""
-    text = BLOCK_END.sub("\n", fragment or "")
-    text = html.unescape(TAG.sub(" ", text))
-    lines = (re.sub(r"[ \t\r\f\v]+", " ", line).strip() for line in text.split("\n"))
-    return "\n".join(line for line in lines if line)
 
 
 # --- Card links --------------------------------------------------------------
@@ -390,43 +335,18 @@ def link_cards(conn, article_id):
     with _atomic(conn):
         article = _load(conn, article_id)
         cards = find_cards(conn, article)
-        ids = [card["id"] for card in cards]
-        marks = ",".join("?" for _ in ids)
-        # marks are only "?" placeholders
-        conn.execute(f"DELETE FROM article_cards WHERE article_id = ? AND card_id NOT IN ({marks})", [article_id, *ids])  # noqa: S608
-        conn.execute(f"DELETE FROM card_changes WHERE article_id = ? AND card_id NOT IN ({marks})", [article_id, *ids])  # noqa: S608
-        stamp = store.now()
-        for card_id in ids:
-            conn.execute(
-                "INSERT OR IGNORE INTO article_cards (article_id, card_id) VALUES (?, ?)", (article_id, card_id)
-            )
-            conn.execute(
-                "INSERT OR IGNORE INTO card_changes (card_id, article_id, created_at) VALUES (?, ?, ?)",
-                (card_id, article_id, stamp),
-            )
+        store.set_card_links(conn, article_id, [card["id"] for card in cards])
     return [card["slug"] for card in cards]
 
 
 def unlink_cards(conn, article_id):
     with _atomic(conn):
-        conn.execute("DELETE FROM article_cards WHERE article_id = ?", (article_id,))
-        conn.execute("DELETE FROM card_changes WHERE article_id = ?", (article_id,))
+        store.set_card_links(conn, article_id, [])
 
 
 # --- Queues ------------------------------------------------------------------
 
 
-def status_counts(conn):
-    counts = dict.fromkeys(store.ARTICLE_STATUSES, 0)
-    for row in conn.execute("SELECT status, COUNT(*) FROM articles GROUP BY status"):
-        counts[row[0]] = row[1]
-    return counts
-
-
-def list_by_status(conn, status, limit=50):
-    rows = conn.execute(
-        "SELECT id, slug, status, type, title, tldr, critic_score, created_at, updated_at, published_at"
-        " FROM articles WHERE status = ? ORDER BY updated_at DESC, id DESC LIMIT ?",
-        (status, limit),
-    ).fetchall()
-    return [dict(r) for r in rows]
+# The desk's queues (the queries are the store's).
+status_counts = store.status_counts
+list_by_status = store.list_by_status

@@ -47,6 +47,7 @@ import urllib.parse
 
 import llm
 import urls
+from text import html_to_line, squeeze
 
 # --- Reading replies ---------------------------------------------------------
 
@@ -57,23 +58,23 @@ class UnusableReply(llm.LLMError):
 
 def parse_article(text):
     data = llm.find_json_object(text)
-    title = clean_text(data.get("title"))
+    title = squeeze(data.get("title"))
     body = data.get("body_html") or data.get("body") or data.get("body_markdown") or ""
     if not isinstance(body, str):
         raise ValueError("body_html is not text")
     if not title:
         raise ValueError("no title")
-    if len(strip_tags(body)) < 40:
+    if len(html_to_line(body)) < 40:
         raise ValueError("no body (or a body of a few words)")
     article = {
         "title": title[: LIMITS["title"]],
-        "tldr": clean_text(data.get("tldr") or data.get("summary"))[: LIMITS["tldr"]],
+        "tldr": squeeze(data.get("tldr") or data.get("summary"))[: LIMITS["tldr"]],
         "key_details": parse_details(data.get("key_details")),
         "body_html": bound_body(body if "<" in body else text_to_html(body)),
     }
     article["links"], article["refused_links"] = parse_links(data.get("links"))
-    if clean_text(data.get("persona_take")):
-        article["persona_take"] = clean_text(data.get("persona_take"))[: LIMITS["take"]]
+    if squeeze(data.get("persona_take")):
+        article["persona_take"] = squeeze(data.get("persona_take"))[: LIMITS["take"]]
     return article
 
 
@@ -87,7 +88,7 @@ def bound_body(body):
         return body
     cut = body[: LIMITS["body"]]
     end = max(cut.rfind(tag) + len(tag) for tag in ("</p>", "</ul>", "</ol>", "</h2>", "</h3>", "</table>"))
-    return cut[:end] if end > 0 else text_to_html(strip_tags(cut))
+    return cut[:end] if end > 0 else text_to_html(html_to_line(cut))
 
 
 def parse_critique(text):
@@ -98,7 +99,7 @@ def parse_critique(text):
         issues = [issues]
     if not isinstance(issues, list):
         raise ValueError("issues is not a list")
-    issues = [clean_text(i if isinstance(i, str) else json.dumps(i))[: LIMITS["issue"]] for i in issues]
+    issues = [squeeze(i if isinstance(i, str) else json.dumps(i))[: LIMITS["issue"]] for i in issues]
     return {"score": score, "issues": [i for i in issues if i][: LIMITS["issues"]]}
 
 
@@ -111,7 +112,7 @@ def parse_details(value):
         if isinstance(entry, dict):
             entry = (entry.get("label"), entry.get("value"))
         if isinstance(entry, (list, tuple)) and len(entry) == 2:
-            label, val = clean_text(entry[0]), clean_text(entry[1])
+            label, val = squeeze(entry[0]), squeeze(entry[1])
             if label and val:
                 pairs.append([label[:60], val[:200]])
     return pairs[:10]
@@ -129,11 +130,11 @@ def parse_links(value):
         if url is None:
             refused.append(str(entry.get("url"))[:100])
             continue
-        links.append({"title": (clean_text(entry.get("title")) or url)[: LIMITS["link_title"]], "url": url})
+        links.append({"title": (squeeze(entry.get("title")) or url)[: LIMITS["link_title"]], "url": url})
     return links[:10], refused
 
 
-def site_domain(url_or_host):
+def domain_of(url_or_host):
     """The registrable-looking part of a host: its last two labels (chase.com for creditcards.chase.com).
 
     Two labels suit the US issuers and news sites this site cites; a co.uk host would need the
@@ -147,19 +148,19 @@ def site_domain(url_or_host):
 def keep_links(article, allowed):
     """Drop every link (in `links` and the body's <a>) whose site is not in `allowed`; return the dropped URLs.
 
-    `allowed` is a set of site_domain()s: the story's sources and the card issuers. A dropped
+    `allowed` is a set of domain_of()s: the story's sources and the card issuers. A dropped
     body link keeps its text, unlinked.
     """
     dropped = []
     kept = []
     for link in article.get("links") or []:
-        (kept if site_domain(link["url"]) in allowed else dropped).append(link)
+        (kept if domain_of(link["url"]) in allowed else dropped).append(link)
     article["links"] = kept
     dropped = [link["url"] for link in dropped]
 
     def unlink(match):
         url = html.unescape(match.group(2))
-        if site_domain(url) in allowed:
+        if domain_of(url) in allowed:
             return match.group(0)
         dropped.append(url)
         return match.group(3)
@@ -175,17 +176,7 @@ def parse_take(text):
     text = llm.strip_reasoning(text).strip().strip('"')
     if len(text) < 20:
         raise ValueError("take is empty or a few words")
-    return clean_text(text)[:800]
-
-
-def clean_text(value):
-    if value is None:
-        return ""
-    return re.sub(r"\s+", " ", str(value)).strip()
-
-
-def strip_tags(text):
-    return clean_text(html.unescape(re.sub(r"<[^>]+>", " ", text or "")))
+    return squeeze(text)[:800]
 
 
 def text_to_html(text):

@@ -57,9 +57,7 @@ def check(environ, alloy_enabled=True, replica_enabled=False):
     missing = [name for name in required(alloy_enabled, replica_enabled) if not environ.get(name)]
     if missing:
         raise SecretError(
-            "missing required secret(s): "
-            + ", ".join(missing)
-            + " (set them in the environment; see the README, Operating the toolkit)"
+            "missing required secret(s): " + ", ".join(missing) + " (set them in the environment; see docs/toolkit.md)"
         )
     # The app's config loader reads ${NAME} as a variable reference, with no escape.
     braced = [name for name in REQUIRED + OPTIONAL + GRAFANA if "${" in environ.get(name, "")]

@@ -1,47 +1,55 @@
-"""Shared fixtures: a config on a temp SQLite file, the app, WebTest, a live waitress."""
+"""Every fixture the tests share: a config on a temp SQLite file, the app, WebTest, a live
+waitress, the desk open or closed, and the pipeline's outside world as loopback stand-ins.
 
-import os
-import socket
-import sys
+A test asks for what it needs by name. The desk is closed unless the test (or its module,
+`pytestmark = pytest.mark.desk_open`) says otherwise; plain helpers are in helpers.py.
+"""
+
+import html
 import threading
-import time
 
+import bcrypt
 import pytest
-import requests
 import webtest
+from helpers import HOSTILE, PASSWORD, desk_config, free_port, login, wait_until_up, write_config
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+import app as milesahead
+import config as configuration
+import store
 
-import app as milesahead  # noqa: E402
-import config as configuration  # noqa: E402
-import store  # noqa: E402
+FAST = "not vm and not browser"
+
+
+def pytest_configure(config):
+    """A bare `pytest` (no path, no -m) is the fast suite: no VM lane, no browser.
+
+    Naming a file or a directory runs what it names (`pytest tests/vm/lane_replica.py`),
+    and a -m of your own selects as it says; `make test` passes one that selects every lane.
+    """
+    if config.args_source == pytest.Config.ArgsSource.TESTPATHS and not config.option.markexpr:
+        config.option.markexpr = FAST
+
+
+@pytest.fixture(scope="session")
+def password_hash():
+    """A real bcrypt hash of helpers.PASSWORD, at bcrypt's lowest cost (tests log in often)."""
+    return bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
 
 
 @pytest.fixture
-def servers(config):
-    """The five image APIs' stand-ins on loopback, with the config pointed at them."""
-    from standins.images import ImageServers
+def config(request, tmp_path):
+    """Defaults, pointed at a fresh database file in a temp dir.
 
-    with ImageServers() as s:
-        s.configure(config)
-        yield s
-
-
-@pytest.fixture
-def config(tmp_path):
-    """Defaults, pointed at a fresh database file in a temp dir."""
+    Marked `desk_open`, the desk has a password (helpers.PASSWORD); else it is closed, as
+    it is with no config at all.
+    """
     cfg = configuration.load_config(str(write_config(tmp_path, "")))
     cfg["database"]["path"] = str(tmp_path / "milesahead.db")
     cfg["llm"]["cache_dir"] = str(tmp_path / "llm-cache")
     cfg["site"]["base_url"] = "http://testserver"
+    if request.node.get_closest_marker("desk_open"):
+        desk_config(cfg, request.getfixturevalue("password_hash"))
     return cfg
-
-
-def write_config(tmp_path, text, name="config.yaml"):
-    path = tmp_path / name
-    path.write_text(text)
-    return path
 
 
 @pytest.fixture
@@ -67,63 +75,11 @@ def client(app):
     return webtest.TestApp(app)
 
 
-def publish(conn, title="Chase Sapphire Reserve bonus climbs", type="deal", **fields):
-    """An approved article, written through the store like the desk would."""
-    values = dict(
-        type=type,
-        tldr="A short summary.",
-        body_html="<p>Body text.</p>",
-        key_details=[["Bonus", "100,000 points"]],
-        links=[{"title": "Issuer page", "url": "https://example.com/offer"}],
-        sources=[{"title": "Source story", "url": "https://example.com/story", "site": "example.com"}],
-        persona_take="Worth it if you travel.",
-    )
-    values.update(fields)
-    article_id = store.insert_article(conn, title=title, status="approved", **values)
-    return store.get_article(conn, article_id)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(condition, timeout=20, what="condition"):
-    """Poll until condition() is true; for work that finishes on another thread or process."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise TimeoutError(f"{what} not met within {timeout}s")
-
-
-def finished_runs(conn):
-    return conn.execute("SELECT COUNT(*) FROM pipeline_runs WHERE status != 'running'").fetchone()[0]
-
-
-def wait_until_up(url, timeout=15):
-    """The first answer that is not a 503: a starting server says 503 while it publishes its pages."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            reply = requests.get(url, timeout=1)
-            if reply.status_code != 503:
-                return reply
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer (other than 503) within {timeout}s")
-
-
 @pytest.fixture
-def world(config, app):
-    """The pipeline's outside world (model, image APIs, feeds) as loopback stand-ins."""
-    from standins.world import World
-
-    with World(config) as w:
-        yield w
+def editor(client):
+    """A WebTest client logged in to the desk (the test must have it open)."""
+    login(client)
+    return client
 
 
 @pytest.fixture
@@ -132,7 +88,7 @@ def live_server(app):
     import waitress.server
 
     port = free_port()
-    options = milesahead.server_options(app.config["milesahead.config"], "127.0.0.1", port)
+    options = milesahead.server_options(app.state.config, "127.0.0.1", port)
     server = waitress.server.create_server(app, **options)
     stopping = threading.Event()
 
@@ -151,3 +107,64 @@ def live_server(app):
     stopping.set()
     server.close()
     thread.join(timeout=5)
+
+
+# --- the outside world, as stand-ins on loopback ----------------------------------------
+
+
+@pytest.fixture
+def servers(config):
+    """The five image APIs' stand-ins on loopback, with the config pointed at them."""
+    from standins.images import ImageServers
+
+    with ImageServers() as s:
+        s.configure(config)
+        yield s
+
+
+@pytest.fixture
+def world(config, app):
+    """The pipeline's outside world (model, image APIs, feeds) as loopback stand-ins."""
+    from standins.world import World
+
+    with World(config) as w:
+        yield w
+
+
+@pytest.fixture
+def hostile_world(config, world):
+    """The stand-ins' usual news, with every link an attacker controls turned against the editor."""
+    from standins.openai import fenced, first_json, newsroom
+
+    feeds = world.feeds.feeds
+    feeds["points-blog"]["items"][0]["link"] = HOSTILE[0]
+    feeds["miles-news"]["items"][0]["link"] = HOSTILE[1]
+    feeds["deal-digest"]["items"][0]["link_xml"] = "jav&#9;ascript:alert(1)"  # a tab, once parsed
+    feeds["miles-news"]["items"][1]["link"] = HOSTILE[3]
+    feeds["deal-digest"]["items"][1]["link"] = HOSTILE[4]
+    # Items without a usable link cannot name their site: the config does.
+    config["pipeline"]["feeds"] = [
+        {"name": name, "url": world.feeds.feed_url(name), "site": feed["site"]} for name, feed in feeds.items()
+    ]
+
+    for server in world.images.servers.values():
+        server.photos = [dict(p) for p in server.photos]  # copies: the samples are shared
+    photos = {p["id"]: p for server in world.images.servers.values() for p in server.photos}
+    photos["u1"]["page"] = HOSTILE[0]  # the winner's attribution link
+    photos["p1"]["page"] = HOSTILE[1]
+    photos["p2"]["file"] = "data:image/svg+xml,<svg onload='alert(1)'/>"
+    photos["x1"]["file"] = HOSTILE[1]
+    photos["o2"]["page"] = HOSTILE[3]
+    photos["w2"]["page"] = HOSTILE[4]
+
+    def write_with_script_links(body):
+        article = first_json(newsroom("write_article", body["messages"]))
+        article["links"] = [{"title": f"Official page {n}", "url": url} for n, url in enumerate(HOSTILE)]
+        article["links"].append({"title": "Issuer page", "url": "https://issuer.example/offer"})
+        article["body_html"] += "".join(
+            f'<p>Details <a href="{html.escape(url)}">here</a>.</p>' for url in [*HOSTILE, "jav&#9;ascript:alert(1)"]
+        )
+        return fenced(article)
+
+    world.model.overrides["write_article"] = write_with_script_links
+    return world

@@ -3,8 +3,7 @@
 import json
 
 import pytest
-from admin_support import csrf_token, desk_config, login, make_article, password_hash  # noqa: F401
-from conftest import finished_runs, wait_for
+from helpers import csrf_token, desk_config, finished_runs, login, make_article, wait_for
 
 import store
 import workflow
@@ -13,7 +12,8 @@ TOKEN = "t0ken-" + "a" * 40
 
 
 @pytest.fixture
-def config(config, password_hash):  # noqa: F811
+def config(config, password_hash):
+    """Here the desk is open and scripts have a token: this module's config, written where it is used."""
     config["admin"]["api_token"] = TOKEN
     return desk_config(config, password_hash)
 

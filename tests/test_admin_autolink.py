@@ -1,18 +1,11 @@
 """Publishing links an article to the cards it mentions; unpublishing undoes it; no duplicates."""
 
 import pytest
-from admin_support import (  # noqa: F401
-    config,
-    desk_config,
-    editor,
-    login,
-    make_article,
-    password_hash,
-    post_action,
-    seed_sample_cards,
-)
+from helpers import make_article, post_action, seed_sample_cards
 
 import store
+
+pytestmark = pytest.mark.desk_open  # every test here has the desk open
 
 
 @pytest.fixture

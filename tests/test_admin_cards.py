@@ -1,7 +1,9 @@
 """The desk's card-facts page: the cards-report list, behind the login."""
 
-from admin_support import config, editor, password_hash  # noqa: F401
-from test_card_pages import report_cards
+import pytest
+from helpers import report_cards
+
+pytestmark = pytest.mark.desk_open  # every test here has the desk open
 
 
 def test_the_desk_lists_cards_oldest_facts_first(editor, conn):

@@ -7,9 +7,11 @@ import sys
 
 import bcrypt
 import pytest
-from admin_support import CLIENT, PASSWORD, config, desk_config, login, password_hash  # noqa: F401
+from helpers import CLIENT, PASSWORD, login
 
 import metrics
+
+pytestmark = pytest.mark.desk_open  # every test here has the desk open
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -22,7 +24,7 @@ class Clock:
 
 @pytest.fixture
 def clock(app):
-    return Clock(app.config["milesahead.desk"])
+    return Clock(app.state.auth)
 
 
 def failures(reason):

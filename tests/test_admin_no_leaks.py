@@ -5,10 +5,12 @@ from html import unescape
 from urllib.parse import urlsplit
 
 import pytest
-from admin_support import config, desk_config, login, make_article, password_hash, post_action, seed_sample_cards  # noqa: F401
+from helpers import login, make_article, post_action, seed_sample_cards
 
 import store
 import workflow
+
+pytestmark = pytest.mark.desk_open  # every test here has the desk open
 
 
 @pytest.fixture

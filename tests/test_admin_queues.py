@@ -3,11 +3,13 @@
 import json
 import re
 
-from admin_support import config, csrf_token, desk_config, editor, login, make_article, password_hash  # noqa: F401
-from conftest import finished_runs, wait_for
+import pytest
+from helpers import csrf_token, finished_runs, make_article, wait_for
 from standins.world import World
 
 import store
+
+pytestmark = pytest.mark.desk_open  # every test here has the desk open
 
 
 def test_queues_count_and_list_every_status(editor, conn):

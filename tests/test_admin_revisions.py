@@ -2,10 +2,13 @@
 
 import re
 
-from admin_support import config, desk_config, editor, login, make_article, password_hash, post_action  # noqa: F401
+import pytest
+from helpers import make_article, post_action
 
 import store
 import workflow
+
+pytestmark = pytest.mark.desk_open  # every test here has the desk open
 
 
 def edit_form(editor, article_id):

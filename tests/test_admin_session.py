@@ -8,10 +8,12 @@ import stat
 import pytest
 import requests
 import webtest
-from admin_support import PASSWORD, config, csrf_token, desk_config, login, make_article, password_hash  # noqa: F401
+from helpers import PASSWORD, csrf_token, login, make_article
 
 import app as milesahead
 import store
+
+pytestmark = pytest.mark.desk_open  # every test here has the desk open
 
 
 def session_cookie_header(response):
@@ -66,7 +68,7 @@ def test_a_tampered_session_cookie_is_refused(client):
 def test_an_expired_session_goes_back_to_login(app, client, config):
     login(client)
     assert client.get("/admin").status_int == 200
-    desk = app.config["milesahead.desk"]
+    desk = app.state.auth
     issued = int(client.cookies["milesahead_admin"].split(".")[0])
     desk.clock = lambda: issued + config["admin"]["session_hours"] * 3600 + 1
     assert "/admin/login" in client.get("/admin", status=302).location
@@ -77,7 +79,7 @@ def test_expired_session_cannot_post(app, client, conn, config):
     article_id = make_article(conn)
     login(client)
     token = csrf_token(client)
-    app.config["milesahead.desk"].clock = lambda: 4_000_000_000
+    app.state.auth.clock = lambda: 4_000_000_000
     client.post(f"/admin/articles/{article_id}/approve", {"csrf_token": token}, status=401)
     assert store.get_article(conn, article_id)["status"] == "draft"
 

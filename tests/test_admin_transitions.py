@@ -1,13 +1,15 @@
 """Desk actions over HTTP: every allowed move from its button, every other refused with 409."""
 
 import pytest
-from admin_support import config, desk_config, editor, login, make_article, password_hash, post_action  # noqa: F401
+from helpers import make_article, post_action
 
-import admin
+import desk
 import store
 import workflow
 
-ACTION_FOR = {target: action for action, target in admin.ACTIONS.items()}
+pytestmark = pytest.mark.desk_open  # every test here has the desk open
+
+ACTION_FOR = {target: action for action, target in desk.ACTION_TARGETS.items()}
 ALLOWED = [(a, b) for a, targets in workflow.TRANSITIONS.items() for b in targets]
 REFUSED = [(a, b) for a in store.ARTICLE_STATUSES for b in ACTION_FOR if b not in workflow.TRANSITIONS[a]]
 
@@ -23,7 +25,7 @@ def test_allowed_moves_happen_and_show_on_the_review_page(editor, conn, start, t
     assert result.location.endswith(f"/admin/articles/{article_id}")
     assert store.get_article(conn, article_id)["status"] == target
     page = result.follow()
-    assert admin.DONE[target] in page.text
+    assert desk.DONE[target] in page.text
     event = workflow.events(conn, article_id)[-1]
     assert (event["actor"], event["from_status"], event["to_status"]) == ("editor", start, target)
     assert f"{start} → {target}" in page.text

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import ROOT
+from helpers import ROOT
 
 GRAFANA = os.path.join(ROOT, "infra", "grafana")
 RULES = os.path.join(GRAFANA, "alerts.yaml")

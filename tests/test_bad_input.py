@@ -10,10 +10,12 @@ import json
 
 import pytest
 import requests
-from admin_support import config, csrf_token, login, make_article, password_hash  # noqa: F401
+from helpers import csrf_token, login, make_article
 
 import app as milesahead
 import store
+
+pytestmark = pytest.mark.desk_open  # every test here has the desk open
 
 BAD_FORMS = [
     (b"password=%ff&csrf_token=x", "application/x-www-form-urlencoded"),

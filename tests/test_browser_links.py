@@ -9,16 +9,14 @@ be called, and every article must be exactly as it was.
 """
 
 import pytest
-from admin_support import PASSWORD, config, password_hash  # noqa: F401
+from helpers import CHROMIUM, CHROMIUM_ARGS, PASSWORD, stored_before_the_policy
 from link_checks import scheme_of
 from playwright.sync_api import Error as PlaywrightError
-from test_hostile_links import hostile_world, stored_before_the_policy  # noqa: F401
-from test_screenshots import CHROMIUM, CHROMIUM_ARGS
 
 import pipeline
 import store
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.desk_open]
 
 
 @pytest.fixture

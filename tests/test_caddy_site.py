@@ -24,14 +24,15 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from admin_support import PASSWORD, config, make_article, password_hash, seed_sample_cards  # noqa: F401
-from conftest import ROOT, free_port, wait_until_up
+from helpers import PASSWORD, ROOT, free_port, make_article, seed_sample_cards, wait_until_up
 from pyinfra.api.util import get_template
 
 import publish
 import store
 from infra.tasks import TEMPLATES, base
 from infra.tasks import caddy as caddy_task
+
+pytestmark = pytest.mark.desk_open  # every test here has the desk open
 
 # The Caddy each one is, by the version it must report: (path, version prefix).
 CADDYS = {
@@ -202,11 +203,11 @@ def test_another_user_reads_the_pages_but_cannot_list_data_or_read_the_database(
 
 
 @pytest.fixture
-def site(caddy, app, conn, config, live_server, tmp_path):
+def caddy_site(caddy, app, conn, config, live_server, tmp_path):
     """Three cards and one published deal, published as files, behind Caddy."""
     seed_sample_cards(conn)
     article = store.get_article(conn, make_article(conn, status="approved"))
-    app.config["milesahead.publisher"].publish_all()
+    app.state.publisher.publish_all()
     public = Path(publish.public_dir(config))
     with running_caddy(caddy, tmp_path, public, host_port(live_server)) as base_url:
         yield types.SimpleNamespace(
@@ -256,11 +257,11 @@ def assert_same_security_headers(reply, direct, what):
 # --- Reader pages ----------------------------------------------------------------------
 
 
-def test_every_reader_page_is_its_published_file_with_the_apps_headers(site):
-    for url, (name, content_type) in site.pages.items():
-        reply, direct = get(site.caddy + url), get(site.app + url)
+def test_every_reader_page_is_its_published_file_with_the_apps_headers(caddy_site):
+    for url, (name, content_type) in caddy_site.pages.items():
+        reply, direct = get(caddy_site.caddy + url), get(caddy_site.app + url)
         assert reply.status_code == 200, url
-        assert reply.content == (site.public / name).read_bytes() == direct.content, url
+        assert reply.content == (caddy_site.public / name).read_bytes() == direct.content, url
         assert reply.headers["Content-Type"] == content_type == direct.headers["Content-Type"], url
         assert reply.headers["Cache-Control"] == PAGE_CACHE == direct.headers["Cache-Control"], url
         assert reply.headers["ETag"] and reply.headers["Last-Modified"], url
@@ -268,48 +269,48 @@ def test_every_reader_page_is_its_published_file_with_the_apps_headers(site):
         assert "script-src 'none'" in reply.headers["Content-Security-Policy"], url
 
 
-def test_pages_come_from_the_files_not_from_the_app(site):
-    for name, _type in site.pages.values():
-        path = site.public / name
+def test_pages_come_from_the_files_not_from_the_app(caddy_site):
+    for name, _type in caddy_site.pages.values():
+        path = caddy_site.public / name
         edited = path.read_bytes() + b"\n<!-- edited on disk -->\n"
         path.write_bytes(edited)
         path.with_name(path.name + ".gz").write_bytes(gzip.compress(edited))
-    for url in site.pages:
-        assert get(site.caddy + url).content.endswith(b"<!-- edited on disk -->\n"), url
-        assert b"edited on disk" not in get(site.app + url).content, url
+    for url in caddy_site.pages:
+        assert get(caddy_site.caddy + url).content.endswith(b"<!-- edited on disk -->\n"), url
+        assert b"edited on disk" not in get(caddy_site.app + url).content, url
 
 
-def test_a_cached_page_is_revalidated_with_304(site):
-    first = get(site.caddy + "/deals")
-    assert get(site.caddy + "/deals", **{"If-None-Match": first.headers["ETag"]}).status_code == 304
-    assert get(site.caddy + "/deals", **{"If-Modified-Since": first.headers["Last-Modified"]}).status_code == 304
-    head = requests.head(site.caddy + "/deals", timeout=10)
+def test_a_cached_page_is_revalidated_with_304(caddy_site):
+    first = get(caddy_site.caddy + "/deals")
+    assert get(caddy_site.caddy + "/deals", **{"If-None-Match": first.headers["ETag"]}).status_code == 304
+    assert get(caddy_site.caddy + "/deals", **{"If-Modified-Since": first.headers["Last-Modified"]}).status_code == 304
+    head = requests.head(caddy_site.caddy + "/deals", timeout=10)
     assert head.status_code == 200 and head.headers["ETag"] == first.headers["ETag"]
 
 
-def test_pages_are_compressed_when_the_client_asks(site):
-    reply = requests.get(site.caddy + "/", headers={"Accept-Encoding": "gzip"}, stream=True, timeout=10)
+def test_pages_are_compressed_when_the_client_asks(caddy_site):
+    reply = requests.get(caddy_site.caddy + "/", headers={"Accept-Encoding": "gzip"}, stream=True, timeout=10)
     assert reply.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in reply.headers["Vary"]
     sent = reply.raw.read()
-    assert sent == (site.public / "index.html.gz").read_bytes()  # compressed once, by the publisher
-    assert gzip.decompress(sent) == (site.public / "index.html").read_bytes()
-    plain = requests.get(site.caddy + "/", headers={"Accept-Encoding": "identity"}, timeout=10)
+    assert sent == (caddy_site.public / "index.html.gz").read_bytes()  # compressed once, by the publisher
+    assert gzip.decompress(sent) == (caddy_site.public / "index.html").read_bytes()
+    plain = requests.get(caddy_site.caddy + "/", headers={"Accept-Encoding": "identity"}, timeout=10)
     assert "Content-Encoding" not in plain.headers
 
 
-def test_static_assets_fingerprinted_for_a_year_plain_for_an_hour(site):
-    fingerprinted = re.search(r"/static/style\.css\?v=[0-9a-f]{12}", get(site.caddy + "/").text).group(0)
+def test_static_assets_fingerprinted_for_a_year_plain_for_an_hour(caddy_site):
+    fingerprinted = re.search(r"/static/style\.css\?v=[0-9a-f]{12}", get(caddy_site.caddy + "/").text).group(0)
     for url, cache in [
         (fingerprinted, "public, max-age=31536000, immutable"),
         ("/static/style.css", "public, max-age=3600"),
         ("/static/favicon.svg", "public, max-age=3600"),
     ]:
-        reply, direct = get(site.caddy + url), get(site.app + url)
+        reply, direct = get(caddy_site.caddy + url), get(caddy_site.app + url)
         assert reply.status_code == 200, url
-        assert reply.content == (site.public / url.split("?")[0].lstrip("/")).read_bytes() == direct.content
+        assert reply.content == (caddy_site.public / url.split("?")[0].lstrip("/")).read_bytes() == direct.content
         assert reply.headers["Cache-Control"] == cache == direct.headers["Cache-Control"], url
         assert reply.headers["Content-Type"] == direct.headers["Content-Type"], url
-    assert get(site.caddy + "/static/style.css").headers["Content-Type"] == "text/css; charset=UTF-8"
+    assert get(caddy_site.caddy + "/static/style.css").headers["Content-Type"] == "text/css; charset=UTF-8"
 
 
 # --- What the app answers ---------------------------------------------------------------
@@ -337,33 +338,33 @@ TO_THE_APP = [
 ]
 
 
-def test_everything_else_gets_the_apps_own_answer(site):
+def test_everything_else_gets_the_apps_own_answer(caddy_site):
     for name in [".deals.html.x1y2z3.tmp", "static/.style.css.x1y2z3.tmp"]:
-        (site.public / name).write_text("half a page")  # a publish in progress
-    for name, _type in site.pages.values():  # so that a page served from a file would show
-        path = site.public / name
+        (caddy_site.public / name).write_text("half a page")  # a publish in progress
+    for name, _type in caddy_site.pages.values():  # so that a page served from a file would show
+        path = caddy_site.public / name
         edited = path.read_bytes() + b"\n<!-- edited on disk -->\n"
         path.write_bytes(edited)
         path.with_name(path.name + ".gz").write_bytes(gzip.compress(edited))
     for method, url, status in TO_THE_APP:
-        reply = requests.request(method, site.caddy + url, timeout=10, allow_redirects=False)
-        direct = requests.request(method, site.app + url, timeout=10, allow_redirects=False)
+        reply = requests.request(method, caddy_site.caddy + url, timeout=10, allow_redirects=False)
+        direct = requests.request(method, caddy_site.app + url, timeout=10, allow_redirects=False)
         assert reply.status_code == status == direct.status_code, (method, url)
         if url != "/admin/login":  # its form carries a fresh token each time
             assert reply.content == direct.content, (method, url)
         assert b"edited on disk" not in reply.content and b"half a page" not in reply.content, (method, url)
 
 
-def test_a_missing_reader_page_is_not_cached_and_its_headers_are_sent_once(site):
+def test_a_missing_reader_page_is_not_cached_and_its_headers_are_sent_once(caddy_site):
     """The headers for a reader page are set before Caddy knows the file is missing."""
     for url in ["/articles/no-such-story", "/cards/no-such-card", "/api/articles/no-such-story", "/deals"]:
         if url == "/deals":
-            (site.public / "deals.html").unlink()  # a page not (yet) published: the app answers
-        reply, direct = get(site.caddy + url), get(site.app + url)
+            (caddy_site.public / "deals.html").unlink()  # a page not (yet) published: the app answers
+        reply, direct = get(caddy_site.caddy + url), get(caddy_site.app + url)
         assert reply.status_code == direct.status_code, url
         assert sent(reply, "Cache-Control") == ["no-store"], url
         assert_same_security_headers(reply, direct, url)
-    assert sent(get(site.app + "/articles/no-such-story"), "Cache-Control") == ["no-store"]
+    assert sent(get(caddy_site.app + "/articles/no-such-story"), "Cache-Control") == ["no-store"]
 
 
 def log_in(session, base):
@@ -373,10 +374,10 @@ def log_in(session, base):
     return session.post(base + "/admin/login", data=data, timeout=30, allow_redirects=False)
 
 
-def test_security_headers_on_every_answer_and_the_apps_own_win(site):
+def test_security_headers_on_every_answer_and_the_apps_own_win(caddy_site):
     editor = requests.Session()
-    assert log_in(editor, site.caddy).status_code == 303
-    preview = editor.get(site.caddy + f"/admin/articles/{site.article_id}/preview", timeout=10)
+    assert log_in(editor, caddy_site.caddy).status_code == 303
+    preview = editor.get(caddy_site.caddy + f"/admin/articles/{caddy_site.article_id}/preview", timeout=10)
     assert preview.status_code == 200
     # The review page frames this preview: the app's SAMEORIGIN, sent once, not also DENY.
     assert sent(preview, "X-Frame-Options") == ["SAMEORIGIN"]
@@ -385,53 +386,53 @@ def test_security_headers_on_every_answer_and_the_apps_own_win(site):
     assert preview.headers["Referrer-Policy"] == "same-origin"
     assert preview.headers["X-Content-Type-Options"] == "nosniff"
     for url in ["/deals", "/static/style.css", "/no-such-page", "/metrics"]:
-        reply = get(site.caddy + url)
+        reply = get(caddy_site.caddy + url)
         assert reply.headers["X-Frame-Options"] == "DENY", url
         assert reply.headers["X-Content-Type-Options"] == "nosniff", url
         assert reply.headers["Cross-Origin-Opener-Policy"] == "same-origin", url
         assert "script-src 'none'" in reply.headers["Content-Security-Policy"], url
-    review = editor.get(site.caddy + f"/admin/articles/{site.article_id}", timeout=10)
+    review = editor.get(caddy_site.caddy + f"/admin/articles/{caddy_site.article_id}", timeout=10)
     assert len(sent(review, "Content-Security-Policy")) == 1  # the desk's own, not also the readers'
     assert "script-src 'self'" in review.headers["Content-Security-Policy"]
-    assert "Server" not in get(site.caddy + "/no-such-page").headers  # not the app's name and version
+    assert "Server" not in get(caddy_site.caddy + "/no-such-page").headers  # not the app's name and version
 
 
-def test_health_details_stay_on_loopback(site, app):
+def test_health_details_stay_on_loopback(caddy_site, app):
     """Through Caddy /healthz says only ok or not; the reason, with its paths, is the gate's."""
-    app.config["milesahead.startup_publish"] = "[Errno 20] Not a directory: '/etc/passwd/public'"
-    reply, direct = get(site.caddy + "/healthz"), get(site.app + "/healthz")
+    app.state.startup_publish = "[Errno 20] Not a directory: '/etc/passwd/public'"
+    reply, direct = get(caddy_site.caddy + "/healthz"), get(caddy_site.app + "/healthz")
     assert reply.status_code == direct.status_code == 503
     assert "/etc/passwd" in direct.json()["reason"]
     assert reply.json() == {"status": "error"}
-    app.config["milesahead.startup_publish"] = "ok"
-    assert get(site.caddy + "/healthz").json() == {"status": "ok"}
+    app.state.startup_publish = "ok"
+    assert get(caddy_site.caddy + "/healthz").json() == {"status": "ok"}
 
 
-def test_metrics_are_not_exposed(site):
-    assert get(site.app + "/metrics").status_code == 200
-    reply = get(site.caddy + "/metrics")
+def test_metrics_are_not_exposed(caddy_site):
+    assert get(caddy_site.app + "/metrics").status_code == 200
+    reply = get(caddy_site.caddy + "/metrics")
     assert reply.status_code == 404 and reply.content == b""
 
 
-def test_an_oversized_post_gets_the_apps_413(site):
+def test_an_oversized_post_gets_the_apps_413(caddy_site):
     """Caddy keeps a copy of a request body for retries, but never decides its size itself."""
     body = b"x" * 2_000_000  # over server.max_body_bytes
-    assert requests.post(site.app + "/admin/login", data=body, timeout=10).status_code == 413
-    assert requests.post(site.caddy + "/admin/login", data=body, timeout=10).status_code == 413
+    assert requests.post(caddy_site.app + "/admin/login", data=body, timeout=10).status_code == 413
+    assert requests.post(caddy_site.caddy + "/admin/login", data=body, timeout=10).status_code == 413
     chunked = iter([body[:1_000_000], body[1_000_000:]])  # no Content-Length
-    assert requests.post(site.caddy + "/admin/login", data=chunked, timeout=10).status_code == 413
+    assert requests.post(caddy_site.caddy + "/admin/login", data=chunked, timeout=10).status_code == 413
 
 
 # --- Restarts ---------------------------------------------------------------------------
 
 
-def test_published_pages_answer_while_the_app_is_down(site, tmp_path):
+def test_published_pages_answer_while_the_app_is_down(caddy_site, tmp_path):
     nobody = f"127.0.0.1:{free_port()}"
-    with running_caddy(site.binary, tmp_path, site.public, nobody) as caddy:
+    with running_caddy(caddy_site.binary, tmp_path, caddy_site.public, nobody) as caddy:
         started = time.monotonic()
-        for url, (name, _type) in site.pages.items():
+        for url, (name, _type) in caddy_site.pages.items():
             reply = get(caddy + url)
-            assert reply.status_code == 200 and reply.content == (site.public / name).read_bytes(), url
+            assert reply.status_code == 200 and reply.content == (caddy_site.public / name).read_bytes(), url
         assert time.monotonic() - started < 5  # served, not held waiting for the app
 
 

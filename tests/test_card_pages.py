@@ -2,9 +2,12 @@
 
 import datetime
 import json
+import os
+import subprocess
+import sys
 
 import pytest
-from test_migrations import sample_card
+from helpers import report_cards, sample_card
 
 import app as milesahead
 import store
@@ -50,6 +53,15 @@ def test_a_stored_source_that_is_not_http_is_shown_but_never_linked(client, conn
     assert "Odd source" in section.text
     assert section.select("a") == []
     assert "javascript:" not in page.text
+
+
+def test_a_card_whose_network_no_source_confirms_names_none(client, conn):
+    card = sample_card()
+    del card["network"]
+    seed(conn, card)
+    meta = client.get("/cards/sample-card").html.select_one(".card-page .meta")
+    assert meta.text.split(" · ") == ["Travel", "Sample Bank"]
+    assert client.get("/api/cards/sample-card").json["network"] is None
 
 
 def test_the_welcome_offer_says_offers_change_and_links_the_issuer(client, conn):
@@ -105,35 +117,6 @@ def test_card_text_links_the_other_cards_it_names_but_not_itself(client, conn):
     assert "<b>you</b>" in page.select_one("#best-for li").text  # card text is escaped, not HTML
 
 
-def report_cards(conn):
-    seed(
-        conn,
-        sample_card(
-            slug="fresh",
-            name="Fresh",
-            keywords=["Fresh"],
-            facts_checked="2026-11-30",
-            sources=[{"url": "https://a.example/", "title": "A", "publisher": "Pub A", "read": "2026-11-30"}],
-        ),
-        sample_card(
-            slug="stale",
-            name="Stale",
-            keywords=["Stale"],
-            facts_checked="2026-11-30",
-            sources=[
-                {"url": "https://b.example/", "title": "B", "publisher": "Pub B", "read": "2026-11-30"},
-                {
-                    "url": "https://c.example/",
-                    "title": "C review",
-                    "publisher": "Pub C",
-                    "published": "2025-06-30",
-                    "read": "2026-11-30",
-                },
-            ],
-        ),
-    )
-
-
 def test_cards_report_lists_oldest_facts_first_with_each_sources_age(conn):
     report_cards(conn)
     rows = store.cards_report(conn, today=datetime.date(2026, 12, 1))
@@ -161,3 +144,23 @@ def test_cards_report_command_prints_the_same_order(config, conn, tmp_path, caps
     assert out.index("Stale (stale)") < out.index("Fresh (fresh)")
     assert "2025-06-30  Pub C: C review" in out
     assert "undated, read 2026-11-30  Pub B: B" in out
+
+
+def test_cards_report_piped_into_head_ends_quietly(config, conn, tmp_path):
+    """`cards-report | head` closes the pipe early: the command stops without a traceback."""
+    store.seed_cards(
+        conn, [sample_card(slug=f"card-{n}", name=f"Card {n}", keywords=[f"Card {n}"]) for n in range(400)]
+    )
+    config_file = tmp_path / "cli.yaml"
+    config_file.write_text(f"database:\n  path: {config['database']['path']}\n")
+    report = subprocess.Popen(
+        [sys.executable, "app.py", "--config", str(config_file), "cards-report"],
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    report.stdout.readline()
+    report.stdout.close()  # what head does after its lines
+    _, errors = report.communicate(timeout=60)
+    assert b"Traceback" not in errors, errors.decode()
+    assert report.returncode != 0

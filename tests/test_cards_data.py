@@ -38,14 +38,6 @@ def cards():
     return store.load_seed_cards()
 
 
-def card_texts(card):
-    """(where, text) for every piece of reader-facing text on a card."""
-    yield "verdict", card["verdict"]
-    for key, points in card["sections"].items():
-        for n, point in enumerate(points):
-            yield f"{key}[{n}]", point
-
-
 def test_every_category_has_cards(cards):
     assert set(Counter(card["category"] for card in cards)) == set(store.CATEGORIES)
 

@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 
-from conftest import ROOT, free_port
+from helpers import ROOT, free_port
 
 APP = os.path.join(ROOT, "app.py")
 NO_OVERRIDE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-all"]

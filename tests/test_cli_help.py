@@ -5,9 +5,11 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT, commands_of
 
-APP_COMMANDS = ["serve", "migrate", "seed-cards", "cards-report", "backup", "hash-password"]
+import app
+
+APP_COMMANDS = commands_of(app.parser())
 
 
 def run_help(*args):

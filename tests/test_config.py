@@ -1,7 +1,7 @@
 """Config: every key optional, ${VAR} interpolation, errors that name the file and key."""
 
 import pytest
-from conftest import write_config
+from helpers import write_config
 
 import config as configuration
 

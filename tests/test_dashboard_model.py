@@ -6,7 +6,7 @@ import os
 import re
 
 import jinja2
-from conftest import ROOT
+from helpers import ROOT
 
 GRAFANA = os.path.join(ROOT, "infra", "grafana")
 TEMPLATES = os.path.join(ROOT, "infra", "templates")

@@ -20,7 +20,7 @@ import bcrypt
 import pytest
 import requests
 import yaml
-from conftest import ROOT, free_port, wait_for, wait_until_up
+from helpers import ROOT, free_port, wait_for, wait_until_up
 from standins.world import World
 
 GRAFANA = os.path.join(ROOT, "infra", "grafana")

@@ -92,7 +92,7 @@ def test_an_unhandled_error_is_a_500_page_and_is_counted(app, seeded):
 
 def test_healthz_reasons_stay_on_this_host(app, client):
     """The deploy's gate asks on loopback and gets the reason; anyone else only ok or not."""
-    app.config["milesahead.startup_publish"] = "[Errno 20] Not a directory: '/etc/passwd/public'"
+    app.state.startup_publish = "[Errno 20] Not a directory: '/etc/passwd/public'"
     local = client.get("/healthz", status=503, extra_environ={"REMOTE_ADDR": "127.0.0.1"}).json
     assert "/etc/passwd/public" in local["reason"]
     for environ in [
@@ -101,6 +101,6 @@ def test_healthz_reasons_stay_on_this_host(app, client):
     ]:
         reply = client.get("/healthz", status=503, extra_environ=environ)
         assert reply.json == {"status": "error"}
-    app.config["milesahead.startup_publish"] = "ok"
+    app.state.startup_publish = "ok"
     public = client.get("/healthz", extra_environ={"REMOTE_ADDR": "203.0.113.7"}).json
     assert public == {"status": "ok"}

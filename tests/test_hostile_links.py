@@ -9,65 +9,18 @@ straight into the database (a row older than the policy) and checks that renderi
 still prints none of them.
 """
 
-import html
 import json
 from pathlib import Path
 
 import pytest
-from admin_support import config, editor, make_article, password_hash, post_action, seed_sample_cards  # noqa: F401
+from helpers import HOSTILE, post_action, sample_card, seed_sample_cards, stored_before_the_policy
 from link_checks import unsafe_urls_in_html, unsafe_urls_in_json, unsafe_urls_in_xml
-from standins.openai import fenced, first_json, newsroom
-from test_migrations import sample_card
 
 import pipeline
 import publish
 import store
 
-# As a browser reads them, every one of these runs script (or a page of the sender's) on click.
-HOSTILE = [
-    "javascript:fetch('/api/admin/session').then(r => r.json())",
-    "JavaScript:alert(document.domain)",
-    " jav\tascript:alert(1)",
-    "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
-    "vbscript:msgbox(1)",
-]
-
-
-@pytest.fixture
-def hostile_world(config, world):
-    """The stand-ins' usual news, with every link an attacker controls turned against the editor."""
-    feeds = world.feeds.feeds
-    feeds["points-blog"]["items"][0]["link"] = HOSTILE[0]
-    feeds["miles-news"]["items"][0]["link"] = HOSTILE[1]
-    feeds["deal-digest"]["items"][0]["link_xml"] = "jav&#9;ascript:alert(1)"  # a tab, once parsed
-    feeds["miles-news"]["items"][1]["link"] = HOSTILE[3]
-    feeds["deal-digest"]["items"][1]["link"] = HOSTILE[4]
-    # Items without a usable link cannot name their site: the config does.
-    config["pipeline"]["feeds"] = [
-        {"name": name, "url": world.feeds.feed_url(name), "site": feed["site"]} for name, feed in feeds.items()
-    ]
-
-    for server in world.images.servers.values():
-        server.photos = [dict(p) for p in server.photos]  # copies: the samples are shared
-    photos = {p["id"]: p for server in world.images.servers.values() for p in server.photos}
-    photos["u1"]["page"] = HOSTILE[0]  # the winner's attribution link
-    photos["p1"]["page"] = HOSTILE[1]
-    photos["p2"]["file"] = "data:image/svg+xml,<svg onload='alert(1)'/>"
-    photos["x1"]["file"] = HOSTILE[1]
-    photos["o2"]["page"] = HOSTILE[3]
-    photos["w2"]["page"] = HOSTILE[4]
-
-    def write_with_script_links(body):
-        article = first_json(newsroom("write_article", body["messages"]))
-        article["links"] = [{"title": f"Official page {n}", "url": url} for n, url in enumerate(HOSTILE)]
-        article["links"].append({"title": "Issuer page", "url": "https://issuer.example/offer"})
-        article["body_html"] += "".join(
-            f'<p>Details <a href="{html.escape(url)}">here</a>.</p>' for url in [*HOSTILE, "jav&#9;ascript:alert(1)"]
-        )
-        return fenced(article)
-
-    world.model.overrides["write_article"] = write_with_script_links
-    return world
+pytestmark = pytest.mark.desk_open  # every test here has the desk open
 
 
 def run_record(conn, run_id):
@@ -128,29 +81,6 @@ def test_the_desk_the_reader_pages_the_files_and_the_apis_print_no_script_link(c
 
 
 # --- Rows older than the policy: rendering alone must hold ----------------------------
-
-
-def stored_before_the_policy(conn):
-    """An article whose every URL field holds a script link, written as an old row would be."""
-    return make_article(
-        conn,
-        title="Sapphire Reserve bonus, with a row from before the URL policy",
-        links=[{"title": f"Link {n}", "url": url} for n, url in enumerate(HOSTILE)],
-        sources=[{"title": f"Source {n}", "url": url, "site": "one.example"} for n, url in enumerate(HOSTILE)],
-        image_url=HOSTILE[1],
-        image_thumb_url=HOSTILE[3],
-        image_alt="A hostile image",
-        image_attribution={
-            "title": "A hostile photo",
-            "author": "Mallory",
-            "author_url": HOSTILE[2],
-            "source": "Unsplash",
-            "license": "x",
-            "license_url": HOSTILE[4],
-            "link": HOSTILE[0],
-        },
-        image_candidates=[{"source": "pexels", "url": u, "thumbnail": u, "page": u} for u in HOSTILE],
-    )
 
 
 def test_a_row_with_script_links_renders_none_of_them(config, conn, editor):

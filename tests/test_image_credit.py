@@ -1,6 +1,6 @@
 """Image credits that satisfy the licences: Title, Author, Source and License, linked, for every source."""
 
-from conftest import publish
+from helpers import approved_article
 
 import images
 
@@ -77,7 +77,7 @@ CREDIT = {
 
 
 def test_the_caption_gives_tasl_with_a_link_to_the_licence(conn, client):
-    article = publish(conn, image_url="https://img.example/o1.jpg", image_attribution=CREDIT)
+    article = approved_article(conn, image_url="https://img.example/o1.jpg", image_attribution=CREDIT)
     page = client.get(f"/articles/{article['slug']}")
     caption = page.html.select_one("figure.hero figcaption")
     assert words(caption) == "\u201cMetal credit card close-up\u201d by Dee Flickr, Openverse / Flickr, CC BY 2.0"
@@ -93,7 +93,7 @@ def test_the_caption_gives_tasl_with_a_link_to_the_licence(conn, client):
 
 def test_a_credit_stored_without_links_or_with_a_bad_one_prints_text_only(conn, client):
     credit = {"author": "Eve", "source": "Wikimedia Commons", "license": "CC BY-SA 4.0", "license_url": "javascript:x"}
-    article = publish(conn, image_url="https://img.example/w.jpg", image_attribution=credit)
+    article = approved_article(conn, image_url="https://img.example/w.jpg", image_attribution=credit)
     caption = client.get(f"/articles/{article['slug']}").html.select_one("figure.hero figcaption")
     assert caption.select("a") == []
     assert words(caption) == "Image by Eve, Wikimedia Commons, CC BY-SA 4.0"

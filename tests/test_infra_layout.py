@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from infra.tasks import release as steps
+from infra.tasks import ship as steps
 
 
 def sh(command, check=True):

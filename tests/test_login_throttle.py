@@ -6,7 +6,9 @@ the request comes from the trusted proxy); WebTest sets it directly.
 """
 
 import pytest
-from admin_support import PASSWORD, config, login, password_hash  # noqa: F401
+from helpers import PASSWORD, login
+
+pytestmark = pytest.mark.desk_open  # every test here has the desk open
 
 TOKEN = "s" * 40
 LOCKED = {"REMOTE_ADDR": "192.0.2.10"}
@@ -20,7 +22,7 @@ class Clock:
 
 @pytest.fixture
 def desk(app):
-    return app.config["milesahead.desk"]
+    return app.state.auth
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import requests
-from conftest import ROOT, free_port, wait_until_up
+from helpers import ROOT, free_port, wait_until_up
 from prometheus_client.parser import text_string_to_metric_families
 from standins.world import World
 

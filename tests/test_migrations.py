@@ -63,29 +63,3 @@ def test_failed_migration_leaves_previous_version(tmp_path, monkeypatch):
         store.migrate(conn, target=2)
     assert store.schema_version(conn) == 1
     assert "articles" not in tables(conn)
-
-
-def sample_card(**overrides):
-    card = {
-        "slug": "sample-card",
-        "name": "Sample Card",
-        "issuer": "Sample Bank",
-        "network": "Visa",
-        "category": "Travel",
-        "annual_fee_usd": 95,
-        "official_url": "https://example.com/card",
-        "facts_checked": "2026-11-01",
-        "sources": [
-            {
-                "url": "https://example.com/card",
-                "title": "Sample Card",
-                "publisher": "Sample Bank",
-                "read": "2026-11-01",
-            }
-        ],
-        "verdict": "Fine.",
-        "keywords": ["Sample Card"],
-        "sections": {key: ["A fact."] for key, _ in store.SECTIONS},
-    }
-    card.update(overrides)
-    return card

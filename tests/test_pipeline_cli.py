@@ -1,44 +1,32 @@
 """python pipeline.py run|scan|status, with help for every command."""
 
 import os
-import subprocess
-import sys
 
 import pytest
+from helpers import commands_of, pipeline_cli
 from standins.world import World
 
 import pipeline
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COMMANDS = commands_of(pipeline.parser())
 
 
-def cli(*args, cwd=None, env=None):
-    return subprocess.run(
-        [sys.executable, os.path.join(ROOT, "pipeline.py"), *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=60,
-    )
-
-
-@pytest.mark.parametrize("command", [[], ["run"], ["scan"], ["status"]])
+@pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)])
 def test_every_command_has_help(command):
-    result = cli(*command, "--help")
+    result = pipeline_cli(*command, "--help")
     assert result.returncode == 0
     assert "usage: pipeline.py" in result.stdout
 
 
 def test_help_lists_the_commands_and_exit_codes():
-    out = cli("--help").stdout
-    for word in ("run", "scan", "status", "NVIDIA_API_KEY", "not configured"):
+    out = pipeline_cli("--help").stdout
+    for word in (*COMMANDS, "NVIDIA_API_KEY", "not configured"):
         assert word in out
 
 
 def test_run_without_a_key_says_so_and_writes_nothing(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("NVIDIA_API_KEY", "MILESAHEAD_CONFIG")}
-    result = cli("run", cwd=tmp_path, env=env)
+    result = pipeline_cli("run", cwd=tmp_path, env=env)
     assert result.returncode == pipeline.EXIT_NOT_CONFIGURED
     assert "no LLM API key" in result.stderr and "NVIDIA_API_KEY" in result.stderr
     assert not (tmp_path / "data").exists()
@@ -47,14 +35,14 @@ def test_run_without_a_key_says_so_and_writes_nothing(tmp_path):
 def test_run_scan_and_status_end_to_end(config, app, tmp_path):
     with World(config) as world:
         path = world.config_file(tmp_path / "pipeline.yaml")
-        scan = cli("--config", str(path), "-q", "scan")
+        scan = pipeline_cli("--config", str(path), "-q", "scan")
         assert scan.returncode == 0, scan.stderr
         assert "stories_new: 2" in scan.stdout
         assert world.model.requests == []  # scan calls no model
-        run = cli("--config", str(path), "-q", "run")
+        run = pipeline_cli("--config", str(path), "-q", "run")
         assert run.returncode == 0, run.stderr
         assert "run 2: ok" in run.stdout and "drafts_written: 2" in run.stdout
-        status = cli("--config", str(path), "status")
+        status = pipeline_cli("--config", str(path), "status")
     assert status.returncode == 0
     assert "configured: yes" in status.stdout
     assert "lock: free" in status.stdout

@@ -3,12 +3,13 @@
 import json
 
 import pytest
-from admin_support import config, editor, password_hash  # noqa: F401 (fixtures)
-from test_pipeline_cli import cli
+from helpers import pipeline_cli
 
 import metrics
 import pipeline
 import store
+
+pytestmark = pytest.mark.desk_open  # every test here has the desk open
 
 
 def run_row(conn, run_id):
@@ -73,7 +74,7 @@ def test_the_desk_shows_each_failed_call(config, bad_day, conn, editor):
 
 
 def test_the_command_line_exits_with_the_partial_status(config, bad_day, conn, tmp_path):
-    result = cli("--config", str(bad_day.config_file(tmp_path / "pipeline.yaml")), "-q", "run")
+    result = pipeline_cli("--config", str(bad_day.config_file(tmp_path / "pipeline.yaml")), "-q", "run")
     assert result.returncode == pipeline.EXIT_PARTIAL, result.stderr
     assert "run 1: partial" in result.stdout
     assert "failed call: source wikimedia, story 1" in result.stdout

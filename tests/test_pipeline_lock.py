@@ -2,26 +2,13 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
-from conftest import wait_for
+from helpers import start_cli_run, wait_for
 
 import pipeline
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REQUESTS_PER_STORY = 10  # write, critique, revise, critique, details, take, image metadata, 3 x vision
-
-
-def start_cli_run(config_file, tmp_path):
-    with open(tmp_path / "pipeline.log", "w") as log:
-        return subprocess.Popen(
-            [sys.executable, os.path.join(ROOT, "pipeline.py"), "--config", str(config_file), "-q", "run"],
-            cwd=tmp_path,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
 
 
 def test_only_one_lock_holder_even_within_one_process(config, tmp_path):

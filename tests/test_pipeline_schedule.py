@@ -1,6 +1,6 @@
 """Runs started from inside the web process: the admin's trigger_run and the interval schedule."""
 
-from conftest import finished_runs, wait_for
+from helpers import finished_runs, wait_for
 
 import pipeline
 

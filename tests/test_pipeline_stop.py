@@ -7,8 +7,7 @@ import sys
 
 import pytest
 import requests
-from conftest import free_port, wait_for, wait_until_up
-from test_pipeline_lock import ROOT, start_cli_run
+from helpers import ROOT, free_port, start_cli_run, wait_for, wait_until_up
 
 import pipeline
 

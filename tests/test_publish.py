@@ -8,21 +8,13 @@ import threading
 
 import pytest
 import webtest
-from admin_support import (  # noqa: F401
-    config,
-    desk_config,
-    editor,
-    login,
-    make_article,
-    password_hash,
-    post_action,
-    seed_sample_cards,
-)
-from conftest import ROOT, publish, wait_for
+from helpers import ROOT, approved_article, login, make_article, post_action, seed_sample_cards, wait_for
 
 import app as milesahead
 import publish as publishing
 import store
+
+pytestmark = pytest.mark.desk_open  # every test here has the desk open
 
 
 @pytest.fixture
@@ -64,7 +56,7 @@ def read(public, name):
 
 
 def test_every_reader_url_is_published_with_the_bytes_the_app_serves(client, conn, cards, publisher, public):
-    article = publish(conn, title="Sapphire Reserve bonus climbs")
+    article = approved_article(conn, title="Sapphire Reserve bonus climbs")
     report = publisher.publish_all()
 
     pages = publishing.all_pages(conn)
@@ -81,7 +73,7 @@ def test_every_reader_url_is_published_with_the_bytes_the_app_serves(client, con
 
 
 def test_published_folders_are_open_to_caddy_whatever_the_umask(conn, cards, publisher, public):
-    publish(conn, title="Sapphire Reserve bonus climbs")
+    approved_article(conn, title="Sapphire Reserve bonus climbs")
     previous = os.umask(0o027)  # the systemd unit's
     try:
         publisher.publish_all()
@@ -119,7 +111,7 @@ def test_url_to_file_layout():
 
 
 def test_approving_rewrites_exactly_the_pages_that_changed(editor, conn, cards, publisher, public):
-    publish(conn, title="An older news item about lounges", type="summary")
+    approved_article(conn, title="An older news item about lounges", type="summary")
     publisher.publish_all()
     before = snapshot(public)
     article_id = make_article(conn, title="Sapphire Reserve bonus climbs to 100,000 points", type="deal")
@@ -243,11 +235,11 @@ def test_a_full_publish_removes_pages_that_should_not_exist(conn, cards, publish
 
 
 def test_a_page_that_fails_to_render_replaces_nothing(conn, cards, publisher, public):
-    good = publish(conn, title="Venture X adds a lounge", type="summary")
+    good = approved_article(conn, title="Venture X adds a lounge", type="summary")
     publisher.publish_all()
     before = snapshot(public)
     home = read(public, "index.html")
-    publish(conn, title="A second story")
+    approved_article(conn, title="A second story")
     conn.execute("UPDATE articles SET key_details = 'not json' WHERE slug = ?", (good["slug"],))
     conn.commit()
 
@@ -259,18 +251,18 @@ def test_a_page_that_fails_to_render_replaces_nothing(conn, cards, publisher, pu
 
 
 def test_health_waits_for_the_pages_and_reports_a_failed_publish(app, client, conn, cards):
-    app.config["milesahead.startup_publish"] = "running"
+    app.state.startup_publish = "running"
     assert client.get("/healthz", status=503).json["reason"] == "publishing reader pages"
 
     milesahead.start_publishing(app)
-    wait_for(lambda: app.config["milesahead.startup_publish"] != "running", what="the start-up publish")
+    wait_for(lambda: app.state.startup_publish != "running", what="the start-up publish")
     assert client.get("/healthz").json["status"] == "ok"
 
-    article = publish(conn, title="Venture X adds a lounge")
+    article = approved_article(conn, title="Venture X adds a lounge")
     conn.execute("UPDATE articles SET key_details = 'not json' WHERE id = ?", (article["id"],))
     conn.commit()
     milesahead.start_publishing(app)  # a release whose pages do not render must not pass the gate
-    wait_for(lambda: app.config["milesahead.startup_publish"] != "running", what="the start-up publish")
+    wait_for(lambda: app.state.startup_publish != "running", what="the start-up publish")
     reason = client.get("/healthz", status=503).json["reason"]
     assert reason.startswith("publishing failed:") and "rendered 500" in reason
 
@@ -289,7 +281,7 @@ def test_the_desk_keeps_the_change_and_says_so_when_pages_cannot_be_written(tmp_
 
 def test_readers_never_see_half_a_page(conn, cards, publisher, public):
     """Rewrite the home page over and over while a reader reads it: every read is whole."""
-    article = publish(conn, title="Venture X adds a lounge", type="summary")
+    article = approved_article(conn, title="Venture X adds a lounge", type="summary")
     publisher.publish_all()
     versions, seen, stop = {read(public, "index.html")}, [], threading.Event()
 

@@ -16,10 +16,12 @@ import time
 
 import pytest
 import requests
-from admin_support import PASSWORD, config, make_article, password_hash, seed_sample_cards  # noqa: F401
+from helpers import PASSWORD, make_article, seed_sample_cards
 
 import app as milesahead
 import publish as publishing
+
+pytestmark = pytest.mark.desk_open  # every test here has the desk open
 
 ROUNDS = 60  # x ARTICLES racing pairs: enough to catch a 3 % race many times over
 ARTICLES = 3

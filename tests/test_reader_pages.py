@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from conftest import publish
+from helpers import approved_article
 
 import store
 
@@ -17,8 +17,8 @@ def test_home_empty_state_points_to_the_cards(client, seeded):
 
 
 def test_home_lists_published_articles_and_deals_stand_out(client, seeded):
-    publish(seeded, "Amex Platinum offer: 175,000 points", type="deal")
-    publish(seeded, "United changes award pricing", type="summary")
+    approved_article(seeded, "Amex Platinum offer: 175,000 points", type="deal")
+    approved_article(seeded, "United changes award pricing", type="summary")
     page = client.get("/")
     items = page.html.select("article.item")
     assert [i.h2.get_text(strip=True) for i in items] == [
@@ -30,9 +30,9 @@ def test_home_lists_published_articles_and_deals_stand_out(client, seeded):
 
 
 def test_deals_and_news_split_by_type(client, seeded):
-    publish(seeded, "A deal story", type="deal")
-    publish(seeded, "A news story", type="summary")
-    publish(seeded, "A roundup story", type="roundup")
+    approved_article(seeded, "A deal story", type="deal")
+    approved_article(seeded, "A news story", type="summary")
+    approved_article(seeded, "A roundup story", type="roundup")
     deals = client.get("/deals").text
     news = client.get("/news").text
     assert "A deal story" in deals and "A news story" not in deals
@@ -40,7 +40,7 @@ def test_deals_and_news_split_by_type(client, seeded):
 
 
 def test_article_page_has_body_and_sidebar(client, seeded):
-    article = publish(
+    article = approved_article(
         seeded,
         "Venture X lounge changes",
         image_url="https://images.example/photo.jpg",
@@ -93,7 +93,7 @@ def test_card_page_has_verdict_nine_sections_and_recent_changes(client, seeded):
 
 def test_card_recent_changes_lists_linked_published_articles(client, seeded):
     card = store.get_card(seeded, "amex-platinum")
-    article = publish(seeded, "Platinum lounge news")
+    article = approved_article(seeded, "Platinum lounge news")
     seeded.execute(
         "INSERT INTO card_changes (card_id, article_id, created_at) VALUES (?, ?, ?)",
         (card["id"], article["id"], store.now()),
@@ -149,14 +149,14 @@ def test_pages_have_landmarks_and_no_external_resources(client, seeded, url):
 
 
 def test_article_html_is_sanitised_when_written(seeded, client):
-    article = publish(seeded, "Sanitised story", body_html='<p onclick="x()">Hi<script>alert(1)</script></p>')
+    article = approved_article(seeded, "Sanitised story", body_html='<p onclick="x()">Hi<script>alert(1)</script></p>')
     stored = store.get_article(seeded, article["id"])["body_html"]
     assert "script" not in stored and "onclick" not in stored
     assert "<p>Hi</p>" in stored
 
 
 def test_templates_escape_titles(seeded, client):
-    article = publish(seeded, "<b>bold</b> & co")
+    article = approved_article(seeded, "<b>bold</b> & co")
     page = client.get(f"/articles/{article['slug']}")
     assert "&lt;b&gt;bold&lt;/b&gt; &amp; co" in page.text
 

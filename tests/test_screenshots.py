@@ -16,7 +16,7 @@ import threading
 import time
 
 import pytest
-from conftest import ROOT, free_port, wait_until_up
+from helpers import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, wait_until_up
 
 import app as milesahead
 import config as configuration
@@ -25,15 +25,6 @@ import workflow
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SIZES = {"desktop": (1440, 900), "tablet": (820, 1180), "mobile": (390, 844)}
 SHOTS = os.path.join(ROOT, "artifacts", "screenshots")
 ADMIN_PASSWORD = "correct horse battery staple"

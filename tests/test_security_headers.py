@@ -5,8 +5,10 @@ desk's preview is framed by the desk alone and sandboxed.
 """
 
 import pytest
-from admin_support import config, editor, make_article, password_hash, seed_sample_cards  # noqa: F401
 from bs4 import BeautifulSoup
+from helpers import make_article, seed_sample_cards
+
+pytestmark = pytest.mark.desk_open  # every test here has the desk open
 
 
 def policy(reply):

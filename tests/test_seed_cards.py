@@ -5,7 +5,7 @@ import pathlib
 from collections import Counter
 
 import pytest
-from conftest import publish
+from helpers import approved_article
 
 import app as milesahead
 import store
@@ -30,7 +30,7 @@ def test_seeding_twice_changes_nothing(conn):
 
 def test_a_changed_card_is_updated_and_keeps_its_recent_changes(seeded):
     card = store.get_card(seeded, "chase-sapphire-reserve")
-    article = publish(seeded, "Sapphire Reserve news")
+    article = approved_article(seeded, "Sapphire Reserve news")
     seeded.execute(
         "INSERT INTO card_changes (card_id, article_id, created_at) VALUES (?, ?, ?)",
         (card["id"], article["id"], store.now()),
@@ -108,3 +108,13 @@ def test_a_source_needs_the_day_it_was_read(tmp_path):
     del card["sources"][0]["read"]
     message = rejected(tmp_path, data)
     assert card["name"] in message and "sources" in message
+
+
+def test_a_card_may_leave_out_a_network_no_source_confirms(tmp_path, conn):
+    data = json.loads(pathlib.Path(store.CARDS_FILE).read_text())
+    card = next(c for c in data["cards"] if c["sources"])
+    del card["network"]
+    path = tmp_path / "cards.json"
+    path.write_text(json.dumps(data))
+    store.seed_cards(conn, store.load_seed_cards(str(path)))
+    assert store.get_card(conn, card["slug"])["network"] == ""

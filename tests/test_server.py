@@ -7,7 +7,7 @@ import threading
 
 import pytest
 import requests
-from conftest import ROOT, free_port, wait_until_up
+from helpers import ROOT, free_port, wait_until_up
 
 import app as milesahead
 import store
@@ -34,9 +34,7 @@ def test_the_server_answers_when_the_process_has_many_files_open(many_open_files
     import waitress.server
 
     port = free_port()
-    server = waitress.server.create_server(
-        app, **milesahead.server_options(app.config["milesahead.config"], "127.0.0.1", port)
-    )
+    server = waitress.server.create_server(app, **milesahead.server_options(app.state.config, "127.0.0.1", port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

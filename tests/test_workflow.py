@@ -4,7 +4,7 @@ import itertools
 import random
 
 import pytest
-from admin_support import make_article, seed_sample_cards
+from helpers import make_article, seed_sample_cards
 
 import store
 import workflow
@@ -38,7 +38,7 @@ def test_every_allowed_move_happens_and_is_recorded(conn, start, target):
     assert article["status"] == target
     event = workflow.events(conn, article_id)[-1]
     assert (event["actor"], event["from_status"], event["to_status"]) == ("tester", start, target)
-    assert event["action"] == workflow.ACTIONS[target]
+    assert event["action"] == workflow.EVENT_VERBS[target]
     assert event["feedback"] == "Needs numbers."
 
 

@@ -8,12 +8,12 @@ one document's request rename the other's elements to `ns0:` mid-flight.
 import concurrent.futures
 
 import requests
-from conftest import publish
+from helpers import approved_article
 
 
 def test_feed_and_sitemap_bytes_do_not_change_under_concurrent_requests(conn, live_server):
     for n in range(5):
-        publish(conn, title=f"Sapphire Reserve bonus number {n}")
+        approved_article(conn, title=f"Sapphire Reserve bonus number {n}")
     urls = [live_server + "/feed.xml", live_server + "/sitemap.xml"] * 150
     expected = {url: requests.get(url, timeout=10).content for url in urls[:2]}
     assert expected[urls[0]].startswith(b"<?xml") and b'<feed xmlns="http://www.w3.org/2005/Atom">' in expected[urls[0]]

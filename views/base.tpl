@@ -22,7 +22,7 @@
 <a class="skip" href="#main">Skip to content</a>
 <header class="site-header">
   <div class="wrap header-row">
-    <a class="brand" href="/">miles<span>ahead</span></a>
+    <a class="brand" href="/">{{site['title']}}</a>
     <nav aria-label="Main">
       <ul>
         <li><a href="/" {{!'aria-current="page"' if path == '/' else ''}}>Latest</a></li>

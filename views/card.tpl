@@ -1,7 +1,7 @@
 % rebase('base')
 <article class="card-page">
   <header class="article-header">
-    <p class="meta"><a href="/cards#{{card['category'].lower()}}">{{card['category']}}</a> · {{card['issuer']}}{{'' if card['network'] == card['issuer'] else ' · ' + card['network']}}</p>
+    <p class="meta"><a href="/cards#{{card['category'].lower()}}">{{card['category']}}</a> · {{card['issuer']}}{{'' if card['network'] in ('', card['issuer']) else ' · ' + card['network']}}</p>
     <h1>{{card['name']}}</h1>
     % if card['sources']:
     <p class="fee-line">{{fee_label(card)}} · Facts checked <time datetime="{{card['facts_checked']}}">{{format_date(card['facts_checked'])}}</time> against the sources listed below</p>

@@ -3,6 +3,6 @@
 from pyinfra import host
 
 from infra import release
-from infra.tasks.release import deploy_release
+from infra.tasks.ship import deploy_release
 
 deploy_release(source=host.data.get("release_source") or release.ROOT, archive=host.data.get("release_archive"))

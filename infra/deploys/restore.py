@@ -9,7 +9,7 @@ from pyinfra import host
 from pyinfra.facts.files import Link
 
 from infra import release
-from infra.tasks.release import deploy_release, restore, restore_from_replica
+from infra.tasks.ship import deploy_release, restore, restore_from_replica
 
 released = bool(host.get_fact(Link, path=f"{host.data.app_root}/current"))
 if host.data.get("restore_from_replica"):

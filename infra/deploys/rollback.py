@@ -2,6 +2,6 @@
 
 from pyinfra import host
 
-from infra.tasks.release import rollback
+from infra.tasks.ship import rollback
 
 rollback(target=host.data.get("rollback_to") or None)

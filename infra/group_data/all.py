@@ -56,7 +56,7 @@ caddy_shared_config = "/etc/caddy/Caddyfile"  # its config, as the container see
 caddy_upstream = ""  # empty: 127.0.0.1:<app_port>; shared: <the Compose network's gateway>:<app_port>
 # The published reader pages (the app's publish.dir) as Caddy sees them. Empty:
 # <app_root>/data/public; shared: /srv/milesahead/public, where the Caddy service
-# mounts <app_root>/data/public read-only (README: the shared Caddy).
+# mounts <app_root>/data/public read-only (docs/toolkit.md: a shared Caddy).
 caddy_public_root = ""
 # How long Caddy holds a request for the app while it restarts, and how often it retries.
 caddy_lb_try_duration = "10s"

@@ -30,7 +30,7 @@ class World:
         return self
 
     def seed_issuer_card(self):
-        from test_migrations import sample_card
+        from helpers import sample_card
 
         conn = store.connect(self.config["database"]["path"])
         try:

@@ -35,11 +35,10 @@ import bcrypt
 import pytest
 from load import Load
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+import store
+from infra import release
 
-import store  # noqa: E402
-from infra import release  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 # The release seeds every card in the data; the count is the data's, never a constant.
 SEED_CARDS = len(store.load_seed_cards())

@@ -1,4 +1,4 @@
-% rebase('admin_base')
+% rebase('admin/layout')
 <section class="error-page">
   <p class="error-code">{{code}}</p>
   <h1>{{page_title}}</h1>

@@ -2,7 +2,7 @@
 
 import xml.etree.ElementTree as ET
 
-from conftest import publish
+from helpers import approved_article, sample_card
 
 import store
 
@@ -11,8 +11,8 @@ SM = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 
 
 def test_atom_feed_is_valid_atom_with_required_elements(client, seeded):
-    publish(seeded, "Feed story one")
-    publish(seeded, "Feed story two", type="summary")
+    approved_article(seeded, "Feed story one")
+    approved_article(seeded, "Feed story two", type="summary")
     page = client.get("/feed.xml")
     assert page.content_type == "application/atom+xml"
     feed = ET.fromstring(page.body)
@@ -35,7 +35,7 @@ def test_empty_feed_is_still_valid(client, seeded):
 
 
 def test_sitemap_lists_pages_cards_and_published_articles(client, seeded):
-    article = publish(seeded, "Sitemap story")
+    article = approved_article(seeded, "Sitemap story")
     urlset = ET.fromstring(client.get("/sitemap.xml").body)
     locs = [u.find(f"{SM}loc").text for u in urlset.findall(f"{SM}url")]
     assert "http://testserver/" in locs
@@ -61,8 +61,8 @@ def test_api_cards_and_card(client, seeded):
 
 
 def test_api_articles_published_only_with_filters(client, seeded):
-    publish(seeded, "API deal", type="deal")
-    publish(seeded, "API news", type="summary")
+    approved_article(seeded, "API deal", type="deal")
+    approved_article(seeded, "API news", type="summary")
     all_articles = client.get("/api/articles").json["articles"]
     assert [a["title"] for a in all_articles] == ["API news", "API deal"]
     assert [a["title"] for a in client.get("/api/articles?type=deal").json["articles"]] == ["API deal"]
@@ -77,5 +77,8 @@ def test_api_card_carries_its_fee_as_stated_and_its_sources(client, seeded):
     assert [t["usd"] for t in card["fee_tiers"]] == [0, 95, 495]
     assert card["sources"] and all(s["url"].startswith("https://") for s in card["sources"])
     assert card["facts_checked"] == store.get_card(seeded, "bilt-mastercard")["facts_checked"]
-    unchecked = next(c for c in client.get("/api/cards").json["cards"] if not c["sources"])
-    assert unchecked["facts_checked"] is None
+    bare = sample_card(slug="unchecked-card", name="Unchecked Card", keywords=["Unchecked Card"], sources=[])
+    del bare["facts_checked"]  # every seeded card is checked now: a card that is not, made here
+    store.seed_cards(seeded, [bare])
+    unchecked = next(c for c in client.get("/api/cards").json["cards"] if c["slug"] == "unchecked-card")
+    assert unchecked["facts_checked"] is None and unchecked["sources"] == []

@@ -1,4 +1,4 @@
-% rebase('admin_base')
+% rebase('admin/layout')
 <section class="admin-closed">
   <h1>The editorial desk is closed</h1>
   <p>{{reason}}</p>

@@ -7,9 +7,9 @@
     <td>#{{run['id']}}</td>
     <td>{{run['trigger']}}</td>
     <td><span class="status status-run-{{run['status']}}">{{run['status']}}</span></td>
-    <td>{{run['started_at']}}</td>
-    <td>{{run['finished_at'] or '—'}}</td>
-    <td>{{', '.join(f'{k}: {v}' for k, v in run['counts'].items()) or '—'}}</td>
+    <td>{{!display.time_tag(run['started_at'])}}</td>
+    <td>{{!display.time_tag(run['finished_at'])}}</td>
+    <td>{{display.counts_text(run['counts'])}}</td>
     <td>
       % if run['errors']:
       <details><summary>{{len(run['errors'])}}</summary>
@@ -30,9 +30,8 @@
         <table class="admin-table">
           <thead><tr><th>Source or model</th><th>Story</th><th>Reason</th></tr></thead>
           <tbody>
-          % for f in failures:
-          % kind = next((k for k in ('source', 'model', 'feed') if k in f), 'call')
-          <tr><td>{{kind}} {{f.get(kind, '')}}</td><td>{{f.get('story') or '—'}}</td><td>{{f.get('reason', '')}}</td></tr>
+          % for f in (display.call_failure(f) for f in failures):
+          <tr><td>{{f['what']}}</td><td>{{f['story']}}</td><td>{{f['reason']}}</td></tr>
           % end
           </tbody>
         </table>

@@ -74,7 +74,7 @@ def test_a_broken_feed_is_recorded_and_the_others_still_fetched(conn, server):
 
 def test_stories_need_two_sites_and_get_a_type(conn, server, config):
     fetch_all(conn, server)
-    result = feeds.cluster(conn, config["pipeline"])
+    result = feeds.group_stories(conn, config["pipeline"])
     stories = [feeds.story(conn, cid) for cid in result["stories"]]
     by_type = {s["type"]: s for s in stories}
     assert sorted(by_type) == ["deal", "summary"]
@@ -90,11 +90,11 @@ def test_stories_need_two_sites_and_get_a_type(conn, server, config):
 
 def test_clustering_again_makes_no_new_story_and_latecomers_join_theirs(conn, server, config):
     fetch_all(conn, server)
-    first = feeds.cluster(conn, config["pipeline"])
+    first = feeds.group_stories(conn, config["pipeline"])
     late = item("late.example", "csp", "Sapphire Preferred 100,000 points bonus offer", "Chase Sapphire Preferred.")
     server.feeds["late"] = {"kind": "rss", "site": "late.example", "items": [late]}
     fetch_all(conn, server)
-    second = feeds.cluster(conn, config["pipeline"])
+    second = feeds.group_stories(conn, config["pipeline"])
     assert second == {"stories": [], "attached": 1}
     assert len(feeds.story(conn, first["stories"][0])["items"]) == 4
 
@@ -108,7 +108,7 @@ def test_items_outside_the_window_are_not_clustered(conn, config):
     )
     with server:
         fetch_all(conn, server)
-    assert feeds.cluster(conn, config["pipeline"])["stories"] == []
+    assert feeds.group_stories(conn, config["pipeline"])["stories"] == []
 
 
 def test_tfidf_cosine_tells_related_from_unrelated():

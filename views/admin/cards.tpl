@@ -1,4 +1,4 @@
-% rebase('admin_base')
+% rebase('admin/layout')
 <h1>Card facts</h1>
 <p>Each card's facts and sources by age, oldest first: re-check from the top. A source's date is its own published or updated date where it states one, else the day it was read. The same list: <code>python app.py cards-report</code>.</p>
 % if report:
@@ -13,12 +13,12 @@
     <td>not checked against any cited source</td>
     % else:
     <td>{{row['oldest_age_days']}} days</td>
-    <td><time datetime="{{row['facts_checked']}}">{{row['facts_checked']}}</time> ({{row['checked_age_days']}} days)</td>
+    <td>{{!display.date_tag(row['facts_checked'])}} ({{row['checked_age_days']}} days)</td>
     % end
     <td>
       <ul>
       % for source in row['sources']:
-        <li>{{'undated, read ' + source['read'] if source['undated'] else source['dated']}} ({{source['age_days']}} days) {{source['publisher']}}: {{source['title']}}</li>
+        <li>{{!('undated, read ' + display.date_tag(source['read'])) if source['undated'] else display.date_tag(source['dated'])}} ({{source['age_days']}} days) {{source['publisher']}}: {{source['title']}}</li>
       % end
       </ul>
     </td>

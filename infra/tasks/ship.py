@@ -1,13 +1,9 @@
 """Ship a release, switch to it, and switch back when it is not healthy.
 
-Server layout (app_root, /opt/milesahead by default):
-
-    releases/<id>/         app code + vendor/ (root-owned, read-only to the app)
-    releases/<id>.tar.gz   the uploaded archive (kept so a re-deploy uploads nothing)
-    current -> releases/<id>     what the service runs; swapped by rename, never rm+ln
-    previous -> releases/<id>    what `rollback` returns to
-    deploy.lock/           exists while a deploy runs: owner, time, the links before it
-    deploy.log             one appended line per deploy, rollback and restore
+The server's layout and what a deploy does, step by step: docs/toolkit.md (Deploy).
+What this module keeps true: `current` only ever changes by rename (never rm+ln), so the
+service always finds a whole release; a deploy runs only while it holds deploy.lock/,
+which records the links it started from, so a failed gate returns to exactly those.
 
 Steps that must decide at run time (is the lock free, is the new release healthy)
 are shell commands; whether to roll back is `_if=gate.did_error`.

@@ -1,11 +1,11 @@
-% rebase('admin_base')
+% rebase('admin/layout')
 % aid = article['id']
 <header class="review-header">
   <p class="meta"><span class="status status-{{article['status']}}">{{labels[article['status']]}}</span>
     <span class="tag tag-{{article['type']}}">{{article['type']}}</span>
-    #{{aid}} · {{article['slug']}} · created {{format_date(article['created_at'])}} · updated {{format_date(article['updated_at'])}}
+    #{{aid}} · {{article['slug']}} · created {{!display.date_tag(article['created_at'])}} · updated {{!display.date_tag(article['updated_at'])}}
     % if article['published_at']:
-    · first published {{format_date(article['published_at'])}}
+    · first published {{!display.date_tag(article['published_at'])}}
     % end
   </p>
   <h1>{{article['title']}}</h1>
@@ -103,7 +103,7 @@
         <tbody>
         % for r in reversed(revisions):
         <tr>
-          <td>{{r['number']}}</td><td>{{r['author']}}</td><td>{{r['created_at']}}</td><td>{{r['note']}}</td>
+          <td>{{r['number']}}</td><td>{{r['author']}}</td><td>{{!display.time_tag(r['created_at'])}}</td><td>{{r['note']}}</td>
           <td>{{'—' if r['critic_score'] is None else '%g' % r['critic_score']}}</td>
           <td>
             % if r['number'] > 1:
@@ -123,7 +123,7 @@
         % for change in diff:
         <div class="diff-field">
           <h4>{{change['label']}}</h4>
-          <p class="diff-text">{{!''.join('<del>%s</del>' % escape(t) if op == 'del' else '<ins>%s</ins>' % escape(t) if op == 'ins' else escape(t) for op, t in change['segments'])}}</p>
+          <p class="diff-text">{{!display.diff_html(change['segments'])}}</p>
         </div>
         % end
       </div>
@@ -136,7 +136,7 @@
         <thead><tr><th>When</th><th>Who</th><th>Action</th><th>From → to</th><th>Feedback / note</th></tr></thead>
         <tbody>
         % for e in reversed(events):
-        <tr><td>{{e['created_at']}}</td><td>{{e['actor']}}</td><td>{{e['action']}}</td><td>{{e['from_status'] or ''}} → {{e['to_status'] or ''}}</td><td>{{e['feedback']}}</td></tr>
+        <tr><td>{{!display.time_tag(e['created_at'])}}</td><td>{{e['actor']}}</td><td>{{e['action']}}</td><td>{{e['from_status'] or ''}} → {{e['to_status'] or ''}}</td><td>{{e['feedback']}}</td></tr>
         % end
         % if not events:
         <tr><td colspan="5">No actions yet.</td></tr>
@@ -222,16 +222,13 @@
       % if article['image_candidates']:
       <h3>Candidates</h3>
       <ul class="candidates">
-        % for c in article['image_candidates']:
-        % c = c if isinstance(c, dict) else {'url': str(c)}
-        % thumb = image_src(c.get('thumb_url')) or image_src(c.get('thumbnail')) or image_src(c.get('url')) or ''
-        % scores = [(k, v) for k, v in c.items() if 'score' in k and v is not None]
-        <li class="{{'chosen' if thumb and thumb in (article['image_url'], article['image_thumb_url']) or c.get('chosen') else ''}}">
-          % if thumb:
-          <img src="{{thumb}}" alt="Candidate image{{': ' + c['title'] if c.get('title') else ''}}" loading="lazy">
+        % for c in (display.image_candidate(c, article) for c in article['image_candidates']):
+        <li class="{{'chosen' if c['chosen'] else ''}}">
+          % if c['thumb']:
+          <img src="{{c['thumb']}}" alt="Candidate image{{': ' + c['title'] if c['title'] else ''}}" loading="lazy">
           % end
-          <span>{{c.get('source', '')}} {{c.get('title', '')}}</span>
-          <span class="meta">{{', '.join(f'{k.replace("_", " ")}: {v}' for k, v in scores) or 'not scored'}}</span>
+          <span>{{c['source']}} {{c['title']}}</span>
+          <span class="meta">{{c['scores']}}</span>
         </li>
         % end
       </ul>

@@ -1,4 +1,4 @@
-% rebase('admin_base')
+% rebase('admin/layout')
 <h1>Queues</h1>
 <ul class="queue-tabs">
   <li><a href="/admin" {{!'aria-current="page"' if not selected else ''}}>All</a></li>
@@ -18,7 +18,7 @@
       <td><a href="/admin/articles/{{a['id']}}">{{a['title']}}</a></td>
       <td><span class="tag tag-{{a['type']}}">{{a['type']}}</span></td>
       <td>{{'—' if a['critic_score'] is None else '%g' % a['critic_score']}}</td>
-      <td><time datetime="{{a['updated_at']}}">{{format_date(a['updated_at'])}}</time></td>
+      <td>{{!display.date_tag(a['updated_at'])}}</td>
     </tr>
     % end
     </tbody>
@@ -33,7 +33,7 @@
 % end
 <section class="queue">
   <h2>Latest pipeline runs</h2>
-  % include('admin_trigger')
-  % include('admin_runs_table')
+  % include('admin/trigger')
+  % include('admin/runs_table')
   <p><a href="/admin/runs">All runs</a></p>
 </section>

@@ -1,4 +1,4 @@
-% rebase('admin_base')
+% rebase('admin/layout')
 <section class="admin-login">
   <h1>Editor login</h1>
   % if error:

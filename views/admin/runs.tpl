@@ -1,0 +1,4 @@
+% rebase('admin/layout')
+<h1>Pipeline runs</h1>
+% include('admin/trigger')
+% include('admin/runs_table')
