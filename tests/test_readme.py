@@ -88,11 +88,11 @@ def checkout(tmp_path_factory):
     return dest
 
 
-def test_readme_has_the_two_commands_first():
+def test_readme_has_the_three_commands_first():
     with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
         text = f.read()
     blocks = re.findall(r"```sh\n(.*?)```", text, re.S)
-    assert [b.strip() for b in blocks[:2]] == ["make run", "make test"]
+    assert [b.strip() for b in blocks[:3]] == ["make run", "make test", "sudo make sandbox"]
 
 
 @pytest.mark.parametrize(
