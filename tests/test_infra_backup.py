@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from infra.tasks import ship as steps
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -70,3 +72,22 @@ def test_an_unreadable_config_is_a_clear_failure(tmp_path):
     result = backup(root)
     assert result.returncode != 0
     assert "cannot read" in result.stderr and "config.yaml" in result.stderr
+
+
+def test_a_fresh_hosts_restored_database_is_snapshotted_before_the_first_deploy(tmp_path):
+    # A lost host's replacement: setup's Litestream restored the database from the
+    # replica, and no release is current yet. The deploy's snapshot reads the config
+    # with the release it is about to migrate with.
+    root = host_root(tmp_path)
+    (root / "current").unlink()
+    (root / "releases").mkdir()
+    (root / "releases" / "r1").symlink_to(ROOT)
+    command = steps.snapshot_command(root, root / "data" / "site.db", root / "releases" / "r1", keep=5)
+    bin_dir = Path(sys.executable).parent
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(root)}
+    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    (copy,) = (root / "copies" / "pre-deploy").glob("milesahead-*.db.gz")
+    restored = tmp_path / "restored.db"
+    restored.write_bytes(gzip.decompress(copy.read_bytes()))
+    assert sqlite3.connect(restored).execute("SELECT n FROM t").fetchall() == [(1,)]

@@ -11,7 +11,10 @@
 # Where the database is, where the copies go and how many are kept come from the app's
 # config (database.path, backup.dir, backup.keep_daily, backup.keep_weekly), read by the
 # running release's own config loader: setup renders that file from group data, so
-# nothing else holds these settings. KEEP_OTHER (default 5) is how many pre-deploy and
+# nothing else holds these settings. RELEASE (default <app_root>/current) is the release
+# whose loader reads it: a deploy's pre-deploy snapshot names the release it is about to
+# migrate with, as a fresh host has no current release yet while its database (restored
+# from the replica) is already there. KEEP_OTHER (default 5) is how many pre-deploy and
 # manual copies are kept.
 #
 # The daily and manual runs also verify the Litestream replica when replication is
@@ -22,6 +25,7 @@ set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)  # this script lives in <app_root>/bin
 CONFIG=${MILESAHEAD_CONFIG:-$ROOT/config.yaml}
+RELEASE=${RELEASE:-$ROOT/current}
 KEEP_OTHER=${KEEP_OTHER:-5}
 KIND=${1:-daily}
 
@@ -31,7 +35,7 @@ say() {
 }
 trap 'status=$?; [ $status -eq 0 ] || say "FAILED ($KIND, exit $status)"' EXIT
 
-settings=$(cd / && PYTHONPATH="$ROOT/current/vendor:$ROOT/current" python3 - "$CONFIG" <<'PY'
+settings=$(cd / && PYTHONPATH="$RELEASE/vendor:$RELEASE" python3 - "$CONFIG" <<'PY'
 import shlex, sys
 import config
 c = config.load_config(sys.argv[1])

@@ -9,7 +9,7 @@ from pyinfra.facts.server import Command
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from infra.tasks import FILES, TEMPLATES
+from infra.tasks import FILES, TEMPLATES, firewall
 
 
 def parse_version(text):
@@ -201,24 +201,12 @@ def shared_site(version):
     )
 
     # The app's port is open to the Caddy's bridge and nothing else, now and after a
-    # reboot (rules.v4 holds the rule where netfilter-persistent loads the firewall).
-    rule = f"-A INPUT -i {bridge} -p tcp -m tcp --dport {d.app_port} -j ACCEPT"
-    check = rule.replace("-A INPUT", "-C INPUT", 1)
-    live = host.get_fact(Command, f"iptables {check} 2>/dev/null && echo present || echo absent", _sudo=True)
-    if live.strip() == "absent":
-        server.shell(
-            name=f"Firewall: {bridge} to the app's port {d.app_port}",
-            commands=[rule.replace("-A INPUT", "iptables -I INPUT 1", 1)],
-        )
-    saved = host.get_fact(
-        Command, f"if test -f {RULES_V4}; then grep -cxF -- '{rule}' {RULES_V4} || true; else echo none; fi", _sudo=True
+    # reboot: the firewall's one way in for any rule (before the REJECT, and in rules.v4
+    # where netfilter-persistent loads the firewall, never reloading the file).
+    if not d.firewall:
+        host.noop(f"firewall left alone (firewall=false): let {bridge} reach TCP {d.app_port} yourself")
+        return
+    firewall.accept(
+        name=f"Firewall: the Caddy's bridge {bridge} to the app's port {d.app_port}",
+        match=f"-i {bridge} -p tcp -m tcp --dport {d.app_port}",
     )
-    if saved.strip() == "0":
-        # Into the file only: reloading it under a running Docker wipes Docker's rules.
-        server.shell(
-            name=f"Firewall: the same rule in {RULES_V4}",
-            commands=[f"sed -i '0,/^-A INPUT -j REJECT/s//{rule}\\n&/' {RULES_V4} && grep -qxF -- '{rule}' {RULES_V4}"],
-        )
-
-
-RULES_V4 = "/etc/iptables/rules.v4"

@@ -94,6 +94,16 @@ def unpack_command(rel):
     )
 
 
+def snapshot_command(root, db, rel, keep):
+    """A pre-deploy backup of the database, if there is one, read with the release `rel`
+    about to migrate it: a fresh host has a database (restored from the replica) before
+    it has a current release whose config loader backup.sh could use."""
+    return (
+        f"if [ -f {db} ]; then RELEASE={rel} KEEP_OTHER={keep} {root}/bin/backup.sh pre-deploy;"
+        " else echo 'no database yet: nothing to snapshot'; fi"
+    )
+
+
 def prune_command(root, keep):
     """Keep the newest `keep` releases; never the current or the previous one."""
     return (
@@ -262,11 +272,7 @@ def deploy_release(source=builder.ROOT, archive=None):
     step(
         server.shell,
         name="Snapshot the database before migrating",
-        commands=[
-            f"if [ -f {settings.db_path(d)} ];"
-            f" then KEEP_OTHER={d.backup_keep_predeploy} {d.app_root}/bin/backup.sh pre-deploy;"
-            " else echo 'no database yet: nothing to snapshot'; fi"
-        ],
+        commands=[snapshot_command(d.app_root, settings.db_path(d), rel, d.backup_keep_predeploy)],
         _sudo_user=d.app_user,
     )
     step(app_command, rid, "migrate", "Migrate the database")

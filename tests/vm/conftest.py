@@ -16,15 +16,43 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "vm: runs the toolkit against a real QEMU virtual machine (slow)")
 
 
-@pytest.fixture(scope="session")
-def vm():
-    """A booted guest shared by the session (tests may change it; order them so that works)."""
+def require_qemu():
     if shutil.which(QEMU) is None:
         # Never a skip: `make test` installs QEMU, so a missing one is a broken machine.
         # To leave the lane out on purpose, deselect it: pytest -m "not vm".
         pytest.fail(f"{QEMU} not installed: run scripts/system-deps.sh, or deselect the lane with -m 'not vm'")
+
+
+@pytest.fixture(scope="session")
+def vm():
+    """A booted guest shared by the session (tests may change it; order them so that works)."""
+    require_qemu()
     with TestVM() as guest:
         yield guest
+
+
+@pytest.fixture(scope="module")
+def boot():
+    """`boot(**TestVM options)` boots a guest of the module's own; all are stopped when the
+    module ends, so a lane's VMs never run beside the next lane's."""
+    require_qemu()
+    booted = []
+
+    def start(**options):
+        guest = TestVM(**options)
+        booted.append(guest)
+        guest.start()
+        return guest
+
+    yield start
+    for guest in booted:
+        guest.stop()
+
+
+def pytest_collection_modifyitems(items):
+    # The lost-host lane (test_replica_lane.py) loses the session's VM on purpose: it
+    # runs after every other test that uses that VM. (sort is stable: order otherwise kept)
+    items.sort(key=lambda item: getattr(getattr(item, "module", None), "LOSES_THE_SESSION_VM", False))
 
 
 ALLOY_STANDIN_USED = pytest.StashKey[bool]()

@@ -25,7 +25,6 @@ import urllib.request
 import pytest
 from load import Load, NamedHTTPS
 from test_toolkit_lane import APP, READER_RATE, READER_THREADS, Lane, changed_ops, new_release, released_id
-from vm import TestVM
 
 pytestmark = pytest.mark.vm
 
@@ -35,6 +34,8 @@ BRIDGE = "fynans0"
 OTHER = "other.example"  # the other site's host name
 OTHER_PAGE = b"<h1>The other site</h1>\n"
 DOMAIN = "milesahead.test"  # the site's address: automatic HTTPS from pebble
+BRIDGE_RULE = f"-A INPUT -i {BRIDGE} -p tcp -m tcp --dport 8080 -m comment --comment milesahead -j ACCEPT"
+REJECT = "-A INPUT -j REJECT --reject-with icmp-host-prohibited"
 GATEWAY = "sudo docker network inspect -f '{{(index .IPAM.Config 0).Gateway}}' fynans_web"
 
 COMPOSE = f"""\
@@ -169,11 +170,12 @@ class SharedLane(Lane):
 
 
 @pytest.fixture(scope="module")
-def docker_vm():
+def docker_vm(boot):
     # trixie boots slower than bookworm under TCG (measured past 300 s on a host running
     # three VMs): a longer wait, as for the reboot below.
-    with TestVM(flavour="docker", memory_mb=3072, forward=(443,), boot_timeout=600) as guest:
-        yield guest
+    guest = boot(flavour="docker", memory_mb=3072, forward=(443,), boot_timeout=600)
+    guest.release_apt()  # the toolkit lane meets the first boot's upgrade; here it ends at once
+    return guest
 
 
 @pytest.fixture(scope="module")
@@ -184,6 +186,10 @@ def lane(docker_vm, tmp_path_factory, request):
     lane = SharedLane(docker_vm, no_alloy, tmp_path_factory.mktemp("shared-lane"))
     lane.env["SITE_ADDRESS"] = DOMAIN
     lane.data = ["caddy_mode=shared", "alloy_enabled=false", "health_timeout=45", "caddy_lb_try_duration=45s"]
+    # https://milesahead.test resolves nowhere on this machine and pebble's root is not
+    # one it trusts: the toolkit's own public check is the toolkit lane's; this lane asks
+    # the site from outside itself, over HTTPS with pebble's root, at every step.
+    lane.data.append("public_check=false")
     lane.data += [f"acme_ca={directory}", "acme_ca_root=/etc/caddy/acme/pebble-directory.pem"]
     lane.failures_before = request.session.testsfailed
     yield lane
@@ -217,12 +223,12 @@ def test_setup_beside_the_other_site(lane):
     # The app listens on loopback and the Compose network's gateway, nowhere else.
     gateway = lane.ssh(GATEWAY)
     assert lane.ssh(f"sudo grep '^  host:' {APP}/config.yaml") == f'  host: "127.0.0.1 {gateway}"'
-    # One firewall rule, live and saved: the bridge to the app's port.
-    assert lane.ssh("sudo iptables -S INPUT | grep -c -- '--dport 8080'") == "1"
-    assert f"-A INPUT -i {BRIDGE} -p tcp -m tcp --dport 8080 -j ACCEPT" in lane.ssh("sudo iptables -S INPUT")
+    # One firewall rule, live and saved, before the REJECT: the bridge to the app's port.
+    live = lane.ssh("sudo iptables -S INPUT").splitlines()
+    assert [line for line in live if "--dport 8080" in line] == [BRIDGE_RULE]
+    assert live.index(BRIDGE_RULE) < live.index(REJECT)
     saved = lane.ssh("sudo cat /etc/iptables/rules.v4").splitlines()
-    rule = saved.index(f"-A INPUT -i {BRIDGE} -p tcp -m tcp --dport 8080 -j ACCEPT")
-    assert rule < saved.index("-A INPUT -j REJECT --reject-with icmp-host-prohibited")
+    assert saved.index(BRIDGE_RULE) < saved.index(REJECT)
     assert lane.other_site() == OTHER_PAGE
 
 
@@ -258,7 +264,7 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 def test_deploy_through_the_shared_caddy(lane):
-    _result, output = lane.toolkit("deploy")
+    _result, output = lane.toolkit("deploy", "--allow-dirty")
     rid = lane.releases["first"] = released_id(output)
     status, health = lane.healthz()  # through the container, its bridge and the firewall rule
     assert status == 200 and health["release"] == rid
@@ -305,13 +311,11 @@ def test_a_bad_snippet_is_refused_and_nothing_else_changes(lane):
     finally:
         lane.data = env_data
     assert result.returncode != 0
-    assert "forever" in output and "the previous one stays" in output  # Caddy's own error, quoted
+    assert "bad duration value forever" in output  # Caddy's own error, quoted
+    assert "the previous one stays" in output
     assert lane.snippet_sha() == before
     assert lane.ssh(f"ls {SITES}").split() == ["milesahead.caddy", "other.caddy"]
     assert lane.healthz()[0] == 200 and lane.other_site() == OTHER_PAGE
-    # Back to the good snippet: the staged copy changes back, the live one never changed.
-    _result, output = lane.toolkit("setup")
-    assert lane.snippet_sha() == before
 
 
 def test_the_certificate_outlives_the_container_and_the_ca(lane):
@@ -344,7 +348,7 @@ def test_reboot_brings_both_sites_back(lane):
     assert status == 200 and health["release"] == lane.releases["second"]
     assert lane.certificate() == lane.fingerprint
     assert lane.other_site() == OTHER_PAGE
-    assert lane.ssh("sudo iptables -S INPUT | grep -c -- '--dport 8080'") == "1"
+    assert [line for line in lane.ssh("sudo iptables -S INPUT").splitlines() if "--dport 8080" in line] == [BRIDGE_RULE]
 
 
 def test_the_app_listens_on_loopback_and_the_bridge_only(lane):
