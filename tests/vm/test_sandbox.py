@@ -2,9 +2,9 @@
 `eval "$(... sandbox env)"` in a real shell, the site from the printed URL, `sandbox down`.
 
 It boots its own VM (the guest the other lanes test, infra/vm.py), so it must run while
-no other VM does: this file sorts before test_toolkit_lane.py, which first asks for the
-session's `vm` (conftest.py). The steps share one sandbox and run top to bottom; `down`
-runs at the end whatever happened.
+no other VM does: conftest.py puts it before the first test that asks for the session's
+`vm`. The steps share one sandbox and run top to bottom; `down` runs at the end whatever
+happened.
 """
 
 import json
