@@ -222,7 +222,7 @@ def test_setup_beside_the_other_site(lane):
     assert "request_buffers" in lane.ssh(f"cat {SITES}/milesahead.caddy")  # the 2.11 words
     # The app listens on loopback and the Compose network's gateway, nowhere else.
     gateway = lane.ssh(GATEWAY)
-    assert lane.ssh(f"sudo grep '^  host:' {APP}/config.yaml") == f'  host: "127.0.0.1 {gateway}"'
+    assert lane.ssh(f"sudo grep '^  host:' {APP}/config.yaml") == f'host: "127.0.0.1 {gateway}"'  # ssh() strips
     # One firewall rule, live and saved, before the REJECT: the bridge to the app's port.
     live = lane.ssh("sudo iptables -S INPUT").splitlines()
     assert [line for line in live if "--dport 8080" in line] == [BRIDGE_RULE]
