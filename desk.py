@@ -56,11 +56,11 @@ def queues():
     if selected and selected not in store.ARTICLE_STATUSES:
         bottle.abort(400, f"status must be one of {', '.join(store.ARTICLE_STATUSES)}")
     statuses = [selected] if selected else QUEUE_ORDER
-    lists = [(s, workflow.list_by_status(conn, s, limit=500 if selected else 20)) for s in statuses]
+    lists = [(s, store.list_by_status(conn, s, limit=500 if selected else 20)) for s in statuses]
     return render(
         "admin/queues",
         "Editorial desk",
-        counts=workflow.status_counts(conn),
+        counts=store.status_counts(conn),
         order=QUEUE_ORDER,
         lists=lists,
         selected=selected,
@@ -77,7 +77,7 @@ QUEUE_ORDER = ["pending", "draft", "revision_requested", "approved", "unpublishe
 def review(article_id):
     conn = web.db()
     article = load_article(article_id)
-    history = workflow.revisions(conn, article_id)
+    history = store.revisions(conn, article_id)
     diff_from, diff_to, diff = choose_diff(history)
     return render(
         "admin/article",
@@ -88,7 +88,7 @@ def review(article_id):
         cards=workflow.find_cards(conn, article),
         linked=store.article_linked_cards(conn, article_id),
         revisions=history,
-        events=workflow.events(conn, article_id),
+        events=store.events(conn, article_id),
         diff=diff,
         diff_from=diff_from,
         diff_to=diff_to,
@@ -358,23 +358,23 @@ def api_articles(actor):
     except ValueError:
         api_error(400, "limit must be a whole number")
     statuses = [status] if status else store.ARTICLE_STATUSES
-    articles = [a for s in statuses for a in workflow.list_by_status(conn, s, limit)]
-    return 200, {"counts": workflow.status_counts(conn), "articles": articles}
+    articles = [a for s in statuses for a in store.list_by_status(conn, s, limit)]
+    return 200, {"counts": store.status_counts(conn), "articles": articles}
 
 
 @api
 def api_article(article_id, actor):
     conn = web.db()
     data = api_article_data(conn, api_load(article_id))
-    data["events"] = workflow.events(conn, article_id)
-    data["revisions"] = workflow.revisions(conn, article_id)
+    data["events"] = store.events(conn, article_id)
+    data["revisions"] = store.revisions(conn, article_id)
     return 200, data
 
 
 @api
 def api_diff(article_id, actor):
     api_load(article_id)
-    history = workflow.revisions(web.db(), article_id)
+    history = store.revisions(web.db(), article_id)
     old, new, changes = choose_diff(history)
     return 200, {"from": old, "to": new, "changes": changes}
 

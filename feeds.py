@@ -259,7 +259,3 @@ def group_stories(conn, pipeline_config):
             store.attach_items(conn, story_id, [r["id"] for r in items])
         result["stories"].append(story_id)
     return result
-
-
-# A story with its items, as the writer reads it.
-story = store.get_story

@@ -183,11 +183,6 @@ def changed_fields(article, fields):
     return changed
 
 
-# An article's history as the desk shows it (the queries are the store's).
-revisions = store.revisions
-events = store.events
-
-
 def diff_revisions(old, new):
     """Word-level differences between two revisions, only for fields that changed.
 
@@ -345,8 +340,3 @@ def unlink_cards(conn, article_id):
 
 
 # --- Queues ------------------------------------------------------------------
-
-
-# The desk's queues (the queries are the store's).
-status_counts = store.status_counts
-list_by_status = store.list_by_status

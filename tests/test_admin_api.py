@@ -6,7 +6,6 @@ import pytest
 from helpers import csrf_token, desk_config, finished_runs, login, make_article, wait_for
 
 import store
-import workflow
 
 TOKEN = "t0ken-" + "a" * 40
 
@@ -67,7 +66,7 @@ def test_token_scripts_the_whole_desk(client, conn):
         headers=BEARER,
     ).json
     assert moved["status"] == "revision_requested"
-    event = workflow.events(conn, article_id)[-1]
+    event = store.events(conn, article_id)[-1]
     assert (event["actor"], event["feedback"]) == ("editor (api token)", "More detail.")
 
 
@@ -92,7 +91,7 @@ def test_session_callers_need_the_csrf_header_on_posts(client, conn):
     token = csrf_token(client)
     response = client.post_json(f"/api/admin/articles/{article_id}/approve", {}, headers={"X-CSRF-Token": token})
     assert response.json["status"] == "approved"
-    assert workflow.events(conn, article_id)[-1]["actor"] == "editor"
+    assert store.events(conn, article_id)[-1]["actor"] == "editor"
 
 
 def test_invalid_json_is_a_400_not_a_traceback(client, conn):

@@ -8,7 +8,6 @@ import pytest
 from helpers import login, make_article, post_action, seed_sample_cards
 
 import store
-import workflow
 
 pytestmark = pytest.mark.desk_open  # every test here has the desk open
 
@@ -120,5 +119,5 @@ def test_the_desk_and_its_api_are_closed_to_readers(client, conn, newsroom):
 
 
 def test_the_workflow_never_published_anything_on_its_own(conn, newsroom):
-    counts = workflow.status_counts(conn)
+    counts = store.status_counts(conn)
     assert counts["approved"] == 1

@@ -29,7 +29,7 @@ def test_an_edit_makes_a_new_revision_and_keeps_the_old_one(editor, conn):
     assert article["title"] == "Bonus at 100,000 points \u2014 for now"  # UTF-8 survives the form
     assert article["body_html"] == "<p>New body.</p>"
     assert article["key_details"] == [["Bonus", "100,000 points"], ["Minimum spend", "$6,000"]]
-    history = workflow.revisions(conn, article_id)
+    history = store.revisions(conn, article_id)
     assert [(r["number"], r["author"], r["title"]) for r in history] == [
         (1, "pipeline", "Bonus at 80,000 points"),
         (2, "editor", "Bonus at 100,000 points \u2014 for now"),
@@ -66,7 +66,7 @@ def test_an_edit_that_changes_nothing_makes_no_revision(editor, conn):
     article_id = make_article(conn)
     page = edit_form(editor, article_id).submit(status=302).follow()
     assert "Nothing changed" in page.text
-    assert len(workflow.revisions(conn, article_id)) == 1
+    assert len(store.revisions(conn, article_id)) == 1
 
 
 def test_setting_the_type_by_hand(editor, conn):
@@ -76,7 +76,7 @@ def test_setting_the_type_by_hand(editor, conn):
     form["type"] = "roundup"
     form.submit(status=302)
     assert store.get_article(conn, article_id)["type"] == "roundup"
-    assert workflow.revisions(conn, article_id)[-1]["note"] == "type set by hand"
+    assert store.revisions(conn, article_id)[-1]["note"] == "type set by hand"
     post_action(editor, article_id, "edit", status=400, type="opinion")
     assert store.get_article(conn, article_id)["type"] == "roundup"
 
@@ -85,7 +85,7 @@ def test_bad_edits_are_refused_with_a_message(editor, conn):
     article_id = make_article(conn)
     assert "title" in post_action(editor, article_id, "edit", status=400, title=" ").text
     assert "Label: value" in post_action(editor, article_id, "edit", status=400, key_details="no colon").text
-    assert len(workflow.revisions(conn, article_id)) == 1
+    assert len(store.revisions(conn, article_id)) == 1
 
 
 def test_a_pipeline_revision_after_feedback_shows_in_the_history(editor, conn):

@@ -26,7 +26,7 @@ def test_allowed_moves_happen_and_show_on_the_review_page(editor, conn, start, t
     assert store.get_article(conn, article_id)["status"] == target
     page = result.follow()
     assert desk.DONE[target] in page.text
-    event = workflow.events(conn, article_id)[-1]
+    event = store.events(conn, article_id)[-1]
     assert (event["actor"], event["from_status"], event["to_status"]) == ("editor", start, target)
     assert f"{start} → {target}" in page.text
 
@@ -37,7 +37,7 @@ def test_refused_moves_get_409_naming_the_current_state(editor, conn, start, tar
     page = post_action(editor, article_id, ACTION_FOR[target], status=409, feedback="Some feedback.")
     assert f"The article is {start}" in page.text
     assert store.get_article(conn, article_id)["status"] == start
-    assert workflow.events(conn, article_id) == []
+    assert store.events(conn, article_id) == []
 
 
 def test_the_review_page_offers_only_allowed_moves(editor, conn):
@@ -59,13 +59,13 @@ def test_requesting_a_revision_needs_feedback_and_records_it(editor, conn):
     assert (article["status"], article["feedback"]) == ("revision_requested", "Name both sources.")
     page = editor.get(f"/admin/articles/{article_id}")
     assert "Name both sources." in page.text
-    assert workflow.events(conn, article_id)[-1]["feedback"] == "Name both sources."
+    assert store.events(conn, article_id)[-1]["feedback"] == "Name both sources."
 
 
 def test_reject_and_unpublish_keep_their_reason(editor, conn):
     article_id = make_article(conn)
     post_action(editor, article_id, "reject", feedback="Duplicate story.")
-    assert workflow.events(conn, article_id)[-1]["feedback"] == "Duplicate story."
+    assert store.events(conn, article_id)[-1]["feedback"] == "Duplicate story."
 
 
 def test_approving_publishes_and_unpublishing_hides(editor, client, conn):

@@ -75,7 +75,7 @@ def test_a_broken_feed_is_recorded_and_the_others_still_fetched(conn, server):
 def test_stories_need_two_sites_and_get_a_type(conn, server, config):
     fetch_all(conn, server)
     result = feeds.group_stories(conn, config["pipeline"])
-    stories = [feeds.story(conn, cid) for cid in result["stories"]]
+    stories = [store.get_story(conn, cid) for cid in result["stories"]]
     by_type = {s["type"]: s for s in stories}
     assert sorted(by_type) == ["deal", "summary"]
     assert {i["site"] for i in by_type["deal"]["items"]} == {
@@ -96,7 +96,7 @@ def test_clustering_again_makes_no_new_story_and_latecomers_join_theirs(conn, se
     fetch_all(conn, server)
     second = feeds.group_stories(conn, config["pipeline"])
     assert second == {"stories": [], "attached": 1}
-    assert len(feeds.story(conn, first["stories"][0])["items"]) == 4
+    assert len(store.get_story(conn, first["stories"][0])["items"]) == 4
 
 
 def test_items_outside_the_window_are_not_clustered(conn, config):

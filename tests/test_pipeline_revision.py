@@ -24,7 +24,7 @@ def test_feedback_is_worked_in_as_a_new_pending_revision(config, world, conn, se
     assert after["persona_take"].startswith("Revised take")
     assert after["critic_score"] == 8  # re-scored
     assert after["image_url"] == before["image_url"]  # the image stays
-    revisions = workflow.revisions(conn, sent_back)
+    revisions = store.revisions(conn, sent_back)
     assert len(revisions) == 2 and revisions[-1]["author"] == "pipeline"
     prompt = next(r for r in world.model.requests if b"revise_for_editor" in r["body"])["body"].decode()
     assert "Say when the offer ends." in prompt

@@ -36,7 +36,7 @@ def test_every_allowed_move_happens_and_is_recorded(conn, start, target):
     article_id = make_article(conn, status=start)
     article = workflow.transition(conn, article_id, target, "tester", feedback="Needs numbers.")
     assert article["status"] == target
-    event = workflow.events(conn, article_id)[-1]
+    event = store.events(conn, article_id)[-1]
     assert (event["actor"], event["from_status"], event["to_status"]) == ("tester", start, target)
     assert event["action"] == workflow.EVENT_VERBS[target]
     assert event["feedback"] == "Needs numbers."
@@ -51,7 +51,7 @@ def test_every_other_move_is_refused_naming_the_current_state(conn, start, targe
     assert refused.value.target == target
     assert f"is {start}" in str(refused.value)
     assert store.get_article(conn, article_id)["status"] == start
-    assert workflow.events(conn, article_id) == []
+    assert store.events(conn, article_id) == []
 
 
 def test_unknown_status_and_missing_article(conn):
@@ -104,14 +104,14 @@ def test_revise_snapshots_a_new_revision_and_never_rewrites_history(conn):
     )
     assert article["title"] == "Second title"
     assert "script" not in article["body_html"] and "onclick" not in article["body_html"]
-    revisions = workflow.revisions(conn, article_id)
+    revisions = store.revisions(conn, article_id)
     assert [(r["number"], r["title"], r["author"]) for r in revisions] == [
         (1, "First title", "pipeline"),
         (2, "Second title", "editor"),
     ]
     assert revisions[0]["body_html"] == "<p>First body.</p>"
     assert revisions[1]["note"] == "tightened"
-    assert workflow.events(conn, article_id)[-1]["action"] == "edit"
+    assert store.events(conn, article_id)[-1]["action"] == "edit"
 
 
 def test_revise_as_the_pipeline_does_moves_to_pending(conn):
@@ -128,8 +128,8 @@ def test_revise_as_the_pipeline_does_moves_to_pending(conn):
         key_details=[["Bonus", "100k"]],
     )
     assert (article["status"], article["tldr"], article["critic_score"]) == ("pending", "Better summary.", 8.5)
-    assert [e["action"] for e in workflow.events(conn, article_id)] == ["edit", "submit"]
-    assert workflow.revisions(conn, article_id)[-1]["critic_score"] == 8.5
+    assert [e["action"] for e in store.events(conn, article_id)] == ["edit", "submit"]
+    assert store.revisions(conn, article_id)[-1]["critic_score"] == 8.5
 
 
 def test_revise_with_a_refused_move_writes_nothing(conn):
@@ -137,8 +137,8 @@ def test_revise_with_a_refused_move_writes_nothing(conn):
     with pytest.raises(workflow.TransitionRefused):
         workflow.revise(conn, article_id, "pipeline", to_status="pending", title="Changed")
     assert store.get_article(conn, article_id)["title"] == "Original"
-    assert len(workflow.revisions(conn, article_id)) == 1
-    assert workflow.events(conn, article_id) == []
+    assert len(store.revisions(conn, article_id)) == 1
+    assert store.events(conn, article_id) == []
 
 
 def test_revise_rejects_unknown_fields_bad_types_and_empty_titles(conn):
@@ -149,7 +149,7 @@ def test_revise_rejects_unknown_fields_bad_types_and_empty_titles(conn):
         workflow.revise(conn, article_id, "editor", type="opinion")
     with pytest.raises(ValueError, match="title"):
         workflow.revise(conn, article_id, "editor", title="  ")
-    assert len(workflow.revisions(conn, article_id)) == 1
+    assert len(store.revisions(conn, article_id)) == 1
 
 
 @pytest.mark.parametrize(
