@@ -5,6 +5,8 @@ Tests that use them live in this directory and carry the `vm` marker
 """
 
 import shutil
+import time
+import types
 
 import pytest
 from alloy_standin import AlloyRepo
@@ -59,6 +61,25 @@ def pytest_collection_modifyitems(items):
     rest = [item for item in items if item.path.name != "test_sandbox.py"]
     first = next((n for n, item in enumerate(rest) if "vm" in getattr(item, "fixturenames", ())), len(rest))
     items[:] = rest[:first] + sandbox + rest[first:]
+
+
+@pytest.fixture(scope="module")
+def steps(request):
+    """A lane's steps so far: how many tests had failed before it began, the step running now."""
+    return types.SimpleNamespace(failures_before=request.session.testsfailed, last=None)
+
+
+@pytest.fixture
+def in_order(steps, request):
+    """A lane is one story told top to bottom (`pytestmark = [..., pytest.mark.usefixtures
+    ("in_order")]`): each step needs what the ones before it left, so once one fails the rest
+    fail at once, naming it. Prints each step's time (bench/vm_lane_timings.py reads them)."""
+    if request.session.testsfailed > steps.failures_before:
+        pytest.fail(f"not run: the earlier step {steps.last} failed")
+    steps.last = request.node.name
+    started = time.monotonic()
+    yield
+    print(f"[{request.node.name}: {time.monotonic() - started:.0f} s]")
 
 
 ALLOY_STANDIN_USED = pytest.StashKey[bool]()

@@ -26,7 +26,7 @@ import pytest
 from load import Load, NamedHTTPS
 from test_toolkit_lane import APP, READER_RATE, READER_THREADS, Lane, changed_ops, new_release, released_id
 
-pytestmark = pytest.mark.vm
+pytestmark = [pytest.mark.vm, pytest.mark.usefixtures("in_order")]
 
 FYNANS = "/opt/fynans"
 SITES = f"{FYNANS}/caddy-sites"
@@ -179,7 +179,7 @@ def docker_vm(boot):
 
 
 @pytest.fixture(scope="module")
-def lane(docker_vm, tmp_path_factory, request):
+def lane(docker_vm, tmp_path_factory):
     fynans_project(docker_vm)
     directory = start_pebble(docker_vm, docker_vm.ssh(GATEWAY).stdout.strip())
     no_alloy = types.SimpleNamespace(apt_line="")
@@ -191,20 +191,9 @@ def lane(docker_vm, tmp_path_factory, request):
     # the site from outside itself, over HTTPS with pebble's root, at every step.
     lane.data.append("public_check=false")
     lane.data += [f"acme_ca={directory}", "acme_ca_root=/etc/caddy/acme/pebble-directory.pem"]
-    lane.failures_before = request.session.testsfailed
     yield lane
     for load in lane.loads:
         load.stop()
-
-
-@pytest.fixture(autouse=True)
-def in_order(lane, request):
-    if request.session.testsfailed > lane.failures_before:
-        pytest.fail(f"not run: the earlier step {lane.last} failed")
-    lane.last = request.node.name
-    started = time.monotonic()
-    yield
-    print(f"[{request.node.name}: {time.monotonic() - started:.0f} s]")
 
 
 # --- the steps ---------------------------------------------------------------

@@ -28,7 +28,7 @@ import pytest
 from replica_support import S3Server
 from test_toolkit_lane import APP, DRAFT, SECRET_VALUES, Lane
 
-pytestmark = pytest.mark.vm
+pytestmark = [pytest.mark.vm, pytest.mark.usefixtures("in_order")]
 LOSES_THE_SESSION_VM = True  # conftest.py: after every other test that uses it
 
 ARTICLES = 3
@@ -91,24 +91,13 @@ class State:
 
 
 @pytest.fixture(scope="module")
-def state(tmp_path_factory, request):
+def state(tmp_path_factory):
     state = State()
     state.workdir = tmp_path_factory.mktemp("replica-lane")
     state.outputs = []
-    state.failures_before = request.session.testsfailed
     with S3Server(state.workdir / "buckets") as s3:
         state.s3 = s3
         yield state
-
-
-@pytest.fixture(autouse=True)
-def in_order(state, request):
-    if request.session.testsfailed > state.failures_before:
-        pytest.fail(f"not run: the earlier step {state.last} failed")
-    state.last = request.node.name
-    started = time.monotonic()
-    yield
-    print(f"[{request.node.name}: {time.monotonic() - started:.0f} s]")
 
 
 def host(vm, state):

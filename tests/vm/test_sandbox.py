@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.vm
+pytestmark = [pytest.mark.vm, pytest.mark.usefixtures("in_order")]
 
 # What a production shell may hold; the sandbox's exports must keep all of it away.
 PRODUCTION_SHELL = {
@@ -65,19 +65,11 @@ class Sandbox:
 
 
 @pytest.fixture(scope="module")
-def sandbox(tmp_path_factory, request):
+def sandbox(tmp_path_factory):
     sandbox = Sandbox(tmp_path_factory.mktemp("sandbox") / "state")
-    sandbox.failures_before = request.session.testsfailed
     yield sandbox
     if (sandbox.state / "state.json").exists():  # a step failed before down
         sandbox.run("down")
-
-
-@pytest.fixture(autouse=True)
-def in_order(sandbox, request):
-    if request.session.testsfailed > sandbox.failures_before:
-        pytest.fail(f"not run: the earlier step {sandbox.last} failed")
-    sandbox.last = request.node.name
 
 
 def test_up_says_each_phase_and_ends_with_the_url_and_the_eval_line(sandbox):

@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # The release seeds every card in the data; the count is the data's, never a constant.
 SEED_CARDS = len(store.load_seed_cards())
 
-pytestmark = pytest.mark.vm
+pytestmark = [pytest.mark.vm, pytest.mark.usefixtures("in_order")]
 
 APP = "/opt/milesahead"
 PUBLIC = f"{APP}/data/public"
@@ -275,24 +275,12 @@ def rules_file_input(lane):
 
 
 @pytest.fixture(scope="module")
-def lane(vm, alloy_repo, tmp_path_factory, request):
+def lane(vm, alloy_repo, tmp_path_factory):
     print("NOTE: Grafana Alloy is a stand-in package here; the real Alloy binary is not run.")
     lane = Lane(vm, alloy_repo, tmp_path_factory.mktemp("lane"))
-    lane.failures_before = request.session.testsfailed
     yield lane
     for load in lane.loads:  # a step failed while a load ran
         load.stop()
-
-
-@pytest.fixture(autouse=True)
-def in_order(lane, request):
-    # Each step needs the state the previous ones left; fail fast, naming the cause.
-    if request.session.testsfailed > lane.failures_before:
-        pytest.fail(f"not run: the earlier step {lane.last} failed")
-    lane.last = request.node.name
-    started = time.monotonic()
-    yield
-    print(f"[{request.node.name}: {time.monotonic() - started:.0f} s]")
 
 
 # --- the steps ---------------------------------------------------------------
