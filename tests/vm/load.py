@@ -63,7 +63,11 @@ class NamedHTTPS(http.client.HTTPSConnection):
 
     def connect(self):
         sock = socket.create_connection((self.host, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.name)
+        try:
+            self.sock = self._context.wrap_socket(sock, server_hostname=self.name)
+        except BaseException:  # a failed handshake leaves the plain socket open
+            sock.close()
+            raise
 
 
 class Load:
