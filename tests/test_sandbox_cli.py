@@ -2,7 +2,7 @@
 
 Real runs of the command line: with a PATH that has no QEMU, and as a user who is not
 root. Nothing may be created and no VM started. The sandbox itself, against a real VM,
-is tests/vm/test_sandbox.py.
+is in tests/vm/test_replica_lane.py, where it is the new host.
 """
 
 import os

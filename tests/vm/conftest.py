@@ -55,12 +55,6 @@ def pytest_collection_modifyitems(items):
     # The lost-host lane (test_replica_lane.py) loses the session's VM on purpose: it
     # runs after every other test that uses that VM. (sort is stable: order otherwise kept)
     items.sort(key=lambda item: getattr(getattr(item, "module", None), "LOSES_THE_SESSION_VM", False))
-    # test_sandbox.py boots a VM of its own (`sandbox up`) and stops it: it runs before the
-    # first test that asks for the session's `vm`, so that two guests never share the cores.
-    sandbox = [item for item in items if item.path.name == "test_sandbox.py"]
-    rest = [item for item in items if item.path.name != "test_sandbox.py"]
-    first = next((n for n, item in enumerate(rest) if "vm" in getattr(item, "fixturenames", ())), len(rest))
-    items[:] = rest[:first] + sandbox + rest[first:]
 
 
 @pytest.fixture(scope="module")

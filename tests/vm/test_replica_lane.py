@@ -1,4 +1,4 @@
-"""Losing the host: Litestream's replica brings the site back on a fresh VM.
+"""Losing the host: Litestream's replica brings the site back on a new one, the sandbox.
 
 A real S3-compatible server runs on this machine's loopback (rclone, reached from the
 guests as 10.0.2.2). The host that is lost is the session's VM (conftest.py `vm`):
@@ -6,26 +6,35 @@ after the toolkit lane has put it through every command it runs last (conftest.p
 orders it so), gets `setup` with the REPLICA_* variables (Litestream, nothing else
 changes) and a release, and the editor approves articles at the desk. Run on its own,
 that VM is a fresh one and the same `setup` does everything. Once `status` says the
-replica has caught up (the cut-off) that VM is killed and its disk deleted. A second,
-fresh VM gets `setup` and `restore --from-replica` (which deploys a release onto the
-restored database) and must serve every article acknowledged before the cut-off; its
-nightly check (the backup script) then proves its own replica restores.
+replica has caught up (the cut-off) that VM is killed and its disk deleted.
+
+The new host is the product's sandbox, brought up as a newcomer would: `python -m infra
+sandbox up` (boot, setup, deploy, each phase said) from a shell that holds production's
+variables, the printed `eval` line in a real bash. Then, as on any new host, `setup` with
+the bucket's variables and `restore --from-replica` (the restored database under the
+release `up` deployed), and it must serve every article acknowledged before the cut-off;
+its nightly check (the backup script) proves its own replica restores; `sandbox down`
+leaves nothing behind. (A sandbox is a new host like any other: one boot and one full
+setup serve both stories, the sandbox's and the lost host's, which CI's hour needs.)
 
 The steps run top to bottom, as in test_toolkit_lane.py, whose Lane drives the
-toolkit here too. Lean on purpose: one boot and one setup per host, no Alloy, no
-reader load, and the fresh host's first-boot upgrade let go at once (the toolkit lane
-is the one that meets it; setup still waits for what is left of it).
+toolkit here too. Lean on purpose: no Alloy, no reader load, and the new host's
+first-boot upgrade let go as soon as setup waits for it (the toolkit lane is the one
+that meets it whole).
 """
 
 import json
 import re
 import shlex
+import sys
 import time
 import types
 import urllib.request
+from pathlib import Path
 
 import pytest
 from replica_support import S3Server
+from sandbox_cli import Sandbox
 from test_toolkit_lane import APP, DRAFT, SECRET_VALUES, Lane
 
 pytestmark = [pytest.mark.vm, pytest.mark.usefixtures("in_order")]
@@ -95,9 +104,12 @@ def state(tmp_path_factory):
     state = State()
     state.workdir = tmp_path_factory.mktemp("replica-lane")
     state.outputs = []
+    state.sandbox = Sandbox(state.workdir / "sandbox")
     with S3Server(state.workdir / "buckets") as s3:
         state.s3 = s3
         yield state
+        if (state.sandbox.state / "state.json").exists():  # a step failed before down
+            state.sandbox.run("down")
 
 
 def host(vm, state):
@@ -144,14 +156,49 @@ def test_the_host_is_lost(state):
     assert objects
 
 
-def test_setup_and_restore_bring_the_site_back_on_a_fresh_host(boot, state):
-    new = state.second = host(boot(), state)
-    new.toolkit("setup")
+def test_a_new_host_comes_up_in_the_sandbox_saying_each_phase(state):
+    sandbox = state.sandbox
+    status, output = sandbox.run("up", timeout=2700)
+    assert status == 0, output[-4000:]
+    for phase in ("image", "boot", "setup", "deploy"):
+        assert re.search(rf"^sandbox \[\d+:\d\d\] {phase}: ", output, re.M), phase
+    for phase in ("boot", "setup", "deploy"):
+        assert re.search(rf"^sandbox \[\d+:\d\d\] {phase}: done in \d+ s", output, re.M), phase
+    sandbox.url = re.search(r"^The site: (http://127\.0\.0\.1:\d+/)", output, re.M).group(1)
+    sandbox.eval_line = re.search(r'^eval "\$\(.* -m infra sandbox env\)"$', output, re.M).group(0)
+    # Its test secrets stay in its state directory, private; none is printed.
+    test_secrets = json.loads((sandbox.state / "secrets.json").read_text())
+    password = (sandbox.state / "admin-password").read_text().strip()
+    assert [value for value in [*test_secrets.values(), password] if value in output] == []
+    assert oct((sandbox.state / "secrets.json").stat().st_mode & 0o777) == "0o600"
+    assert oct(sandbox.state.stat().st_mode & 0o777) == "0o700"
+
+
+def test_the_toolkit_works_against_it_after_the_eval_line(state):
+    sandbox = state.sandbox
+    result = sandbox.shell(f"{sandbox.eval_line} && {sys.executable} -m infra status")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"release: +[0-9a-f]{12} \(commit ", result.stdout), result.stdout
+    assert re.search(r"unit: +active", result.stdout) and re.search(r"health: +ok \(schema", result.stdout)
+    # Nothing of the production shell it started from was used.
+    leaks = sandbox.shell(f'{sandbox.eval_line} && echo "${{OCI_SSH_KEY-}}${{REPLICA_BUCKET-}}${{GRAFANA_API_KEY-}}"')
+    assert leaks.returncode == 0 and leaks.stdout.strip() == ""
+    with urllib.request.urlopen(sandbox.url, timeout=60) as resp:
+        assert resp.status == 200
+        home = resp.read().decode()
+    assert "<title>" in home and "/cards" in home
+    with urllib.request.urlopen(f"{sandbox.url}healthz", timeout=60) as resp:
+        assert json.loads(resp.read()) == {"status": "ok"}
+
+
+def test_setup_and_restore_bring_the_site_back_on_it(state):
+    new = state.second = Host(state.sandbox.machine(), state.s3, state.workdir, state.outputs)
+    new.toolkit("setup")  # now with the bucket's variables: Litestream
+    assert new.ssh("systemctl is-active milesahead-litestream.service") == "active"
     _result, output = new.toolkit("restore", "--from-replica")
     log = new.ssh(f"cat {APP}/deploy.log")
-    assert "restore from the replica ok; no release yet, deploying one" in log
-    assert re.search(r"deploy [0-9a-f]{12} \(commit [^)]*\) ok", log)
-    assert "changed: Health gate: /healthz reports the new release" in output
+    assert "restore from the replica ok" in log
+    assert "changed: Health gate: the site is healthy on the restored database" in output
     status, health = new.healthz()
     assert status == 200 and health["status"] == "ok"
     # Every article acknowledged before the cut-off, as readers get it through Caddy.
@@ -170,7 +217,28 @@ def test_the_new_host_replicates_on_and_its_nightly_check_restores(state):
     assert verified["ok"] is True and verified["rows"]["articles"]["replica"] >= ARTICLES
 
 
+def test_sandbox_status_says_what_runs_where(state):
+    sandbox = state.sandbox
+    saved = sandbox.saved()
+    status, output = sandbox.run("status")
+    assert status == 0
+    assert f"QEMU pid {saved['pid']}" in output and sandbox.url in output
+    assert f"port {saved['ssh_port']}" in output and "setup and deploy done" in output
+
+
+def test_sandbox_down_leaves_no_qemu_and_no_overlay(state):
+    sandbox = state.sandbox
+    overlay = Path(sandbox.saved()["workdir"]) / "run.qcow2"
+    assert overlay.exists()
+    status, output = sandbox.run("down")
+    assert status == 0 and "stopped and deleted" in output
+    assert sandbox.processes() == []
+    assert not overlay.exists() and not sandbox.state.exists()
+    assert sandbox.run("status")[1].startswith("no sandbox")
+
+
 def test_no_bucket_key_appears_in_any_output(state):
+    outputs = state.outputs + state.sandbox.outputs
     assert len(state.outputs) >= 6
     keys = [state.s3.secret_key, state.s3.access_key, *SECRET_VALUES]
-    assert [key for key in keys for out in state.outputs if key in out] == []
+    assert [key for key in keys for out in outputs if key in out] == []
