@@ -23,7 +23,7 @@ FAST = "not vm and not browser"
 def pytest_configure(config):
     """A bare `pytest` (no path, no -m) is the fast suite: no VM lane, no browser.
 
-    Naming a file or a directory runs what it names (`pytest tests/vm/lane_shared_caddy.py`),
+    Naming a file or a directory runs what it names (`pytest tests/vm/test_shared_caddy_lane.py`),
     and a -m of your own selects as it says; `make test` passes one that selects every lane.
     """
     if config.args_source == pytest.Config.ArgsSource.TESTPATHS and not config.option.markexpr:
