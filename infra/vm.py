@@ -78,13 +78,14 @@ def image_dir(flavour=""):
     return Path(out.stdout.strip())
 
 
-def ensure_image(flavour=""):
-    """Return the image directory, building the image first if it is missing."""
+def ensure_image(flavour="", log=None):
+    """Return the image directory, building the image first if it is missing (the build's
+    progress to `log`, an open file, or to stderr)."""
     path = image_dir(flavour)
     if not (path / "base.qcow2").exists():
         # The script locks, builds in a temp dir and renames into place; it is
         # safe when two test runs get here at the same time.
-        subprocess.run([str(BUILD_SCRIPT)], check=True, stdout=subprocess.DEVNULL, env=build_env(flavour))
+        subprocess.run([str(BUILD_SCRIPT)], check=True, stdout=subprocess.DEVNULL, stderr=log, env=build_env(flavour))
     return path
 
 

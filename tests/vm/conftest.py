@@ -5,12 +5,15 @@ Tests that use them live in this directory and carry the `vm` marker
 """
 
 import shutil
+import subprocess
+import tempfile
+import threading
 import time
 import types
 
 import pytest
 from alloy_standin import AlloyRepo
-from vm import QEMU, TestVM
+from vm import QEMU, TestVM, VMError, ensure_image
 
 
 def pytest_configure(config):
@@ -74,6 +77,25 @@ def in_order(steps, request):
     started = time.monotonic()
     yield
     print(f"[{request.node.name}: {time.monotonic() - started:.0f} s]")
+
+
+def pytest_collection_finish(session):
+    # The fast tests are collected, and run, before this directory. On a machine that has
+    # not built the lanes' images yet (a new CI machine: a few minutes each), build them
+    # meanwhile, one after the other; a lane's boot waits for its image (build-image.sh
+    # locks). A failed build here is left for the lane to meet, with its error, in front.
+    flavours = {getattr(item.module, "IMAGE_FLAVOUR", "") for item in session.items if item.get_closest_marker("vm")}
+    if flavours and shutil.which(QEMU) and not session.config.option.collectonly:
+        threading.Thread(target=build_early, args=(sorted(flavours),), daemon=True).start()
+
+
+def build_early(flavours):
+    for flavour in flavours:
+        with tempfile.TemporaryFile() as log:
+            try:
+                ensure_image(flavour, log=log)
+            except (OSError, subprocess.CalledProcessError, VMError):
+                pass  # the lane builds it again, and shows why it fails
 
 
 ALLOY_STANDIN_USED = pytest.StashKey[bool]()

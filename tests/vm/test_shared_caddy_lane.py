@@ -27,6 +27,7 @@ from load import Load, NamedHTTPS
 from test_toolkit_lane import APP, READER_THREADS, Lane, changed_ops, new_release, released_id
 
 pytestmark = [pytest.mark.vm, pytest.mark.usefixtures("in_order")]
+IMAGE_FLAVOUR = "docker"  # build-image.sh's trixie with Docker (conftest.py builds it early)
 
 FYNANS = "/opt/fynans"
 SITES = f"{FYNANS}/caddy-sites"
@@ -180,7 +181,7 @@ class SharedLane(Lane):
 def docker_vm(boot):
     # trixie boots slower than bookworm under TCG (measured past 300 s on a host running
     # three VMs): a longer wait, as for the reboot below.
-    guest = boot(flavour="docker", memory_mb=3072, forward=(443,), boot_timeout=600)
+    guest = boot(flavour=IMAGE_FLAVOUR, memory_mb=3072, forward=(443,), boot_timeout=600)
     guest.release_apt()  # the toolkit lane meets the first boot's upgrade; here it ends at once
     return guest
 
