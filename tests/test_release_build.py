@@ -16,14 +16,17 @@ pip fetches the wheels from PyPI on the first run; release.py caches them under 
 import hashlib
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from helpers import ROOT, free_port, wait_until_up
 
 import store
@@ -221,6 +224,56 @@ def test_the_same_inputs_give_the_same_bytes(fresh_build_dir):
     rid2, second = release.build("x86_64", "3.11", source=CHECKOUT, out=fresh_build_dir / "b")
     assert rid1 == rid2
     assert hashlib.sha256(first.read_bytes()).digest() == hashlib.sha256(second.read_bytes()).digest()
+
+
+def deploy_yml_build_command():
+    """The command deploy.yml's build job runs to make the archive it ships, as argv."""
+    workflow = yaml.safe_load((CHECKOUT / ".github" / "workflows" / "deploy.yml").read_text())
+    runs = [step.get("run", "") for step in workflow["jobs"]["build"]["steps"]]
+    lines = [line for run in runs for line in run.splitlines() if "-m infra.release" in line]
+    assert len(lines) == 1, lines
+    return shlex.split(lines[0].split("|")[0])
+
+
+def clone(dest):
+    """A fresh clone of this checkout's commit, as CI's checkout makes one: new files, new times."""
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{CHECKOUT}", str(dest)], check=True)
+    return dest
+
+
+def test_deploy_yml_and_any_checkout_build_the_same_bytes_for_a_commit(tmp_path):
+    # deploy.yml's build job: its own command line, in a clone of its own, its own pip run.
+    argv = deploy_yml_build_command()
+    assert argv[0] == ".venv/bin/python" and argv[1:3] == ["-m", "infra.release"], argv
+    assert argv[argv.index("--arch") + 1] == "aarch64"  # the production host's CPU
+    ci = clone(tmp_path / "ci")
+    built = subprocess.run(
+        [sys.executable, *argv[1:]], cwd=ci, capture_output=True, text=True, timeout=900, check=True
+    ).stdout.split()
+    # An operator's checkout, cloned later, its files a day older, another umask: what
+    # `deploy` (and `sandbox up`) builds for a host of that target, release.build as
+    # infra/tasks/ship.py calls it, with its own pip run too.
+    mine = clone(tmp_path / "mine")
+    for path in mine.rglob("*"):
+        os.utime(path, (time.time() - 86400, time.time() - 86400), follow_symlinks=False)
+    target = ["--arch", argv[argv.index("--arch") + 1], "--python", argv[argv.index("--python") + 1]]
+    deploys = (
+        "import sys; from infra import release; "
+        "print(*release.build(sys.argv[1], sys.argv[2], commit=release.source_commit(release.ROOT)))"
+    )
+    old_umask = os.umask(0o027)
+    try:
+        rid, archive = subprocess.run(
+            [sys.executable, "-c", deploys, target[1], target[3]],
+            cwd=mine, capture_output=True, text=True, timeout=900, check=True,
+        ).stdout.split()  # fmt: skip
+    finally:
+        os.umask(old_umask)
+    commit = subprocess.run(["git", "-C", str(ci), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+    assert built[3] == f"commit={commit.strip()}"  # a clean clone: the commit itself, not -dirty
+    assert rid == built[0]
+    assert Path(archive).read_bytes() == Path(ci, built[1]).read_bytes()
+    assert built[2] == f"sha256={hashlib.sha256(Path(archive).read_bytes()).hexdigest()}"
 
 
 def test_the_archive_holds_the_app_release_file_and_vendor_only(fresh_build_dir):
