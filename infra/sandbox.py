@@ -298,7 +298,8 @@ def up(args, directory, clock):
         " `sandbox up` again goes on from here, `sandbox down` deletes it."
     )
     # A fresh host's upgrades hold apt for a minute or two: setup waits, as on OCI.
-    for phase, command in [("setup", ["setup"]), ("deploy", ["deploy", "--allow-dirty"])]:
+    phases = [("setup", ["setup"])] + ([] if args.no_deploy else [("deploy", ["deploy", "--allow-dirty"])])
+    for phase, command in phases:
         try:
             status = run_toolkit(clock, phase, env, *command)
         except KeyboardInterrupt:
@@ -306,6 +307,11 @@ def up(args, directory, clock):
         if status:
             print(f"sandbox up: {phase} failed (its output is above). {hint}")
             return status
+    if args.no_deploy:
+        state["setup_only"] = True
+        save_state(directory, state)
+        clock.say("up: ready, set up with no release (--no-deploy): `restore --from-replica` or `deploy` puts one in")
+        return ready(state)
     state["deployed"] = True
     save_state(directory, state)
     clock.say("up: ready")
@@ -400,12 +406,20 @@ def cmd_status(args):
         f"sandbox:    running since {started} ({minutes:.0f} min), QEMU pid {state['pid']}, {state['arch']}",
         f"site:       {state['url']}  (desk: {state['url']}admin, password in {directory}/admin-password)",
         f"ssh:        127.0.0.1 port {state['ssh_port']}, user {vm.VM.user}, key {directory}/id_ed25519",
-        f"toolkit:    {'setup and deploy done' if state.get('deployed') else 'not deployed yet: `sandbox up` goes on'}",
+        f"toolkit:    {toolkit_state(state)}",
         f"this shell: {'points at it' if here else 'does not point at it: ' + env_line()}",
         f"state:      {directory} (console log {state['console_log']})",
     ]
     print("\n".join(lines))
     return 0
+
+
+def toolkit_state(state):
+    if state.get("deployed"):
+        return "setup and deploy done"
+    if state.get("setup_only"):
+        return "setup done, no release from `up` (--no-deploy)"
+    return "not deployed yet: `sandbox up` goes on"
 
 
 def cmd_env(args):
@@ -460,6 +474,11 @@ def add_parser(sub):
         " each phase says how long it has taken. Needs root and QEMU",
     )  # fmt: skip
     c.add_argument("--arch", default="x86_64", choices=ARCHES, help="the guest's CPU (default x86_64)")
+    c.add_argument(
+        "--no-deploy", action="store_true",
+        help="set up only, with no release and no database: a new host as after losing one,"
+        " to rehearse `restore --from-replica` (which deploys a release)",
+    )  # fmt: skip
     command(
         "env", cmd_env,
         "print the shell lines that point the toolkit at the sandbox, for eval \"$(python -m infra sandbox env)\"."

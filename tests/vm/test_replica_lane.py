@@ -8,14 +8,15 @@ changes), and the editor approves articles at the desk in the release it runs. R
 its own, that VM is a fresh one: the same `setup` does everything, then a deploy. Once `status` says the
 replica has caught up (the cut-off) that VM is killed and its disk deleted.
 
-The new host is the product's sandbox, brought up as a newcomer would: `python -m infra
-sandbox up` (boot, setup, deploy, each phase said) from a shell that holds production's
-variables, the printed `eval` line in a real bash. Then, as on any new host, `setup` with
-the bucket's variables and `restore --from-replica` (the restored database under the
-release `up` deployed), and it must serve every article acknowledged before the cut-off;
-its nightly check (the backup script) proves its own replica restores; `sandbox down`
-leaves nothing behind. (A sandbox is a new host like any other: one boot and one full
-setup serve both stories, the sandbox's and the lost host's, which CI's hour needs.)
+The new host is the product's sandbox, brought up as a newcomer would, from a shell
+that holds production's variables: `python -m infra sandbox up --no-deploy` (boot and
+setup, each phase said; no release, no database, as a new host). Then, as on any new
+host, `setup` with the bucket's variables and `restore --from-replica`, which deploys a
+release onto the restored database, and it must serve every article acknowledged before
+the cut-off; the printed `eval` line points `status` at it in a real bash; its nightly
+check (the backup script) proves its own replica restores; `sandbox down` leaves nothing
+behind. (One boot and one full setup serve both stories, the sandbox's and the lost
+host's, which CI's hour needs.)
 
 The steps run top to bottom, as in test_toolkit_lane.py, whose Lane drives the
 toolkit here too. Lean on purpose: no Alloy, no reader load, and the new host's
@@ -159,12 +160,15 @@ def test_the_host_is_lost(state):
 
 def test_a_new_host_comes_up_in_the_sandbox_saying_each_phase(state):
     sandbox = state.sandbox
-    status, output = sandbox.run("up", timeout=2700)
+    # Set up with no release and no database, as a new host is: a database of its own would
+    # become the replica's latest the moment Litestream started, ahead of the lost host's.
+    status, output = sandbox.run("up", "--no-deploy", timeout=2700)
     assert status == 0, output[-4000:]
-    for phase in ("image", "boot", "setup", "deploy"):
+    for phase in ("image", "boot", "setup"):
         assert re.search(rf"^sandbox \[\d+:\d\d\] {phase}: ", output, re.M), phase
-    for phase in ("boot", "setup", "deploy"):
+    for phase in ("boot", "setup"):
         assert re.search(rf"^sandbox \[\d+:\d\d\] {phase}: done in \d+ s", output, re.M), phase
+    assert re.search(r"^sandbox \[\d+:\d\d\] up: ready, set up with no release", output, re.M)
     sandbox.url = re.search(r"^The site: (http://127\.0\.0\.1:\d+/)", output, re.M).group(1)
     sandbox.eval_line = re.search(r'^eval "\$\(.* -m infra sandbox env\)"$', output, re.M).group(0)
     # Its test secrets stay in its state directory, private; none is printed.
@@ -173,6 +177,24 @@ def test_a_new_host_comes_up_in_the_sandbox_saying_each_phase(state):
     assert [value for value in [*test_secrets.values(), password] if value in output] == []
     assert oct((sandbox.state / "secrets.json").stat().st_mode & 0o777) == "0o600"
     assert oct(sandbox.state.stat().st_mode & 0o777) == "0o700"
+
+
+def test_setup_and_restore_bring_the_site_back_on_it(state):
+    new = state.second = Host(state.sandbox.machine(), state.s3, state.workdir, state.outputs)
+    new.toolkit("setup")  # now with the bucket's variables: Litestream
+    assert new.ssh("systemctl is-active milesahead-litestream.service") == "active"
+    _result, output = new.toolkit("restore", "--from-replica")
+    log = new.ssh(f"cat {APP}/deploy.log")
+    assert "restore from the replica ok; no release yet, deploying one" in log
+    assert re.search(r"deploy [0-9a-f]{12} \(commit [^)]*\) ok", log)
+    assert "changed: Health gate: /healthz reports the new release" in output
+    status, health = new.healthz()
+    assert status == 200 and health["status"] == "ok"
+    # Every article acknowledged before the cut-off, as readers get it through Caddy.
+    assert set(state.acknowledged) <= new.published_slugs()
+    for slug in state.acknowledged:
+        status, _headers, body = new.get(f"/articles/{slug}")
+        assert status == 200 and b"Replica lane story" in body, slug
 
 
 def test_the_toolkit_works_against_it_after_the_eval_line(state):
@@ -192,23 +214,6 @@ def test_the_toolkit_works_against_it_after_the_eval_line(state):
         assert json.loads(resp.read()) == {"status": "ok"}
 
 
-def test_setup_and_restore_bring_the_site_back_on_it(state):
-    new = state.second = Host(state.sandbox.machine(), state.s3, state.workdir, state.outputs)
-    new.toolkit("setup")  # now with the bucket's variables: Litestream
-    assert new.ssh("systemctl is-active milesahead-litestream.service") == "active"
-    _result, output = new.toolkit("restore", "--from-replica")
-    log = new.ssh(f"cat {APP}/deploy.log")
-    assert "restore from the replica ok" in log
-    assert "changed: Health gate: the site is healthy on the restored database" in output
-    status, health = new.healthz()
-    assert status == 200 and health["status"] == "ok"
-    # Every article acknowledged before the cut-off, as readers get it through Caddy.
-    assert set(state.acknowledged) <= new.published_slugs()
-    for slug in state.acknowledged:
-        status, _headers, body = new.get(f"/articles/{slug}")
-        assert status == 200 and b"Replica lane story" in body, slug
-
-
 def test_the_new_host_replicates_on_and_its_nightly_check_restores(state):
     new = state.second
     _result, output = new.toolkit("backup")
@@ -224,7 +229,7 @@ def test_sandbox_status_says_what_runs_where(state):
     status, output = sandbox.run("status")
     assert status == 0
     assert f"QEMU pid {saved['pid']}" in output and sandbox.url in output
-    assert f"port {saved['ssh_port']}" in output and "setup and deploy done" in output
+    assert f"port {saved['ssh_port']}" in output and "setup done, no release from `up`" in output
 
 
 def test_sandbox_down_leaves_no_qemu_and_no_overlay(state):
