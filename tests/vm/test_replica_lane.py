@@ -245,6 +245,6 @@ def test_sandbox_down_leaves_no_qemu_and_no_overlay(state):
 
 def test_no_bucket_key_appears_in_any_output(state):
     outputs = state.outputs + state.sandbox.outputs
-    assert len(state.outputs) >= 6
+    assert len(state.outputs) >= 5  # setup, status and backup on the old host, setup and restore on the new
     keys = [state.s3.secret_key, state.s3.access_key, *SECRET_VALUES]
     assert [key for key in keys for out in outputs if key in out] == []
