@@ -129,9 +129,9 @@ def save_state(directory, state):
 
 
 def machine(state):
-    """The VM the state describes, for running() and stop()."""
+    """The VM the state describes, for running() and stop() (and, with its key_path set, ssh())."""
     guest = vm.VM(workdir=state["workdir"])
-    guest.pid = state["pid"]
+    guest.pid, guest.ssh_port, guest.http_port = state["pid"], state["ssh_port"], state["http_port"]
     return guest
 
 
@@ -307,14 +307,12 @@ def up(args, directory, clock):
         if status:
             print(f"sandbox up: {phase} failed (its output is above). {hint}")
             return status
-    if args.no_deploy:
-        state["setup_only"] = True
-        save_state(directory, state)
-        clock.say("up: ready, set up with no release (--no-deploy): `restore --from-replica` or `deploy` puts one in")
-        return ready(state)
-    state["deployed"] = True
+    state["setup_only" if args.no_deploy else "deployed"] = True
     save_state(directory, state)
-    clock.say("up: ready")
+    if args.no_deploy:
+        clock.say("up: ready, set up with no release (--no-deploy): `restore --from-replica` or `deploy` puts one in")
+    else:
+        clock.say("up: ready")
     return ready(state)
 
 

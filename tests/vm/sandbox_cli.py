@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from vm import TestVM
+import infra.sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,9 +62,7 @@ class Sandbox:
 
     def machine(self):
         """The sandbox's VM, to reach into as the lanes reach theirs (ssh, release_apt)."""
-        state = self.saved()
-        guest = TestVM(workdir=state["workdir"])
-        guest.pid, guest.ssh_port, guest.http_port = state["pid"], state["ssh_port"], state["http_port"]
+        guest = infra.sandbox.machine(self.saved())
         guest.key_path = str(self.state / "id_ed25519")
         return guest
 

@@ -14,7 +14,6 @@ reboot.
 """
 
 import hashlib
-import http.client
 import json
 import ssl
 import time
@@ -333,16 +332,7 @@ def test_the_certificate_outlives_the_container_and_the_ca(lane):
 
 def test_reboot_brings_both_sites_back(lane):
     lane.vm.reboot(timeout=600)
-    status, health = None, None
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        try:
-            status, health = lane.healthz()
-            if status == 200:
-                break
-        except (OSError, http.client.HTTPException):
-            pass
-        time.sleep(3)
+    status, health = lane.healthz_within(240)
     assert status == 200 and health["release"] == lane.releases["second"]
     assert lane.certificate() == lane.fingerprint
     assert lane.other_site() == OTHER_PAGE

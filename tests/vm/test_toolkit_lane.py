@@ -14,6 +14,7 @@ path is real, the real Alloy binary is not run here.
 """
 
 import gzip
+import http.client
 import http.cookiejar
 import json
 import os
@@ -178,6 +179,20 @@ class Lane:
             return status, body
         assert json.loads(body) == {"status": "ok"}, body
         return status, json.loads(self.ssh("curl -fsS http://127.0.0.1:8080/healthz"))
+
+    def healthz_within(self, seconds):
+        """healthz() once it answers 200 (a guest coming back up), or its last answer."""
+        status, health = None, None
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                status, health = self.healthz()
+                if status == 200:
+                    break
+            except (OSError, http.client.HTTPException, subprocess.SubprocessError):  # Caddy or sshd not up yet
+                pass
+            time.sleep(2)
+        return status, health
 
     def desk(self):
         """A browser logged in at the desk through Caddy, and its session's CSRF token."""
@@ -583,16 +598,7 @@ def test_restore(lane):
 
 def test_reboot_brings_everything_back(lane):
     lane.vm.reboot(timeout=300)
-    status, health = None, None
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            status, health = lane.healthz()
-            if status == 200:
-                break
-        except (OSError, subprocess.SubprocessError):  # Caddy or sshd not answering yet
-            pass
-        time.sleep(2)
+    status, health = lane.healthz_within(120)
     assert status == 200 and health["release"] == lane.releases["first"]  # through the firewall
     assert (
         lane.ssh("systemctl is-active milesahead.service caddy.service alloy.service cron.service").split()
